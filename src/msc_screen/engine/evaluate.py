@@ -1,0 +1,206 @@
+"""Rule evaluation and the decision: findings worst-first, evidence sorted, output deterministic."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Protocol
+
+from ..knowledge.compiled import CompiledRule, CompiledRuleset
+from ..model import (
+    SEVERITY_RANK,
+    Assessment,
+    Decision,
+    Evidence,
+    Finding,
+    Mention,
+    NoteItem,
+    PatientRecord,
+    Severity,
+)
+from .context import Context, Match, age_on
+from .criteria import match_all
+
+
+class NotesExtractor(Protocol):
+    """Finds rule-concept mentions, with assertion context, in a note's text."""
+
+    def extract(self, text: str) -> list[Mention]: ...
+
+
+_DECISION_OF: dict[str, Decision] = {
+    "contraindicated": "contraindicated",
+    "physician-review": "physician-review",
+    "needs-information": "needs-information",
+}
+
+
+def _less_severe(a: Severity, b: Severity) -> Severity:
+    return a if SEVERITY_RANK[a] >= SEVERITY_RANK[b] else b
+
+
+def _worst(sevs: list[Severity]) -> Severity:
+    return min(sevs, key=lambda s: SEVERITY_RANK[s])
+
+
+def _match_severity(rule: CompiledRule, m: Match) -> Severity:
+    if m.cap is None:
+        return rule.severity
+    cap: Severity = rule.uncertain_severity if m.cap == "uncertain" else m.cap  # type: ignore[assignment]
+    return _less_severe(rule.severity, cap)
+
+
+def _applicable(rule: CompiledRule, ctx: Context) -> str | None:
+    """None when the rule applies; else why not. Missing sex or age never excludes anyone."""
+    rec = ctx.record
+    if rule.sexes and rec.gender is not None and rec.gender not in rule.sexes:
+        return f"not applicable (sex {rec.gender})"
+    if ctx.age is not None:
+        if rule.min_age is not None and ctx.age < rule.min_age:
+            return f"not applicable (age {ctx.age})"
+        if rule.max_age is not None and ctx.age > rule.max_age:
+            return f"not applicable (age {ctx.age})"
+    return None
+
+
+def _dedupe(evs: list[Evidence]) -> tuple[Evidence, ...]:
+    seen: dict[tuple[object, ...], Evidence] = {}
+    for e in evs:
+        k = (e.reference, e.code, e.span, e.detail)
+        if k not in seen:
+            seen[k] = e
+    return tuple(sorted(seen.values(), key=Evidence.sort_key))
+
+
+def _actions(rule: CompiledRule, status: str) -> tuple[dict[str, object], ...]:
+    from ..terminology.systems import canonical_uri, system_key
+
+    out = []
+    for a in rule.actions:
+        if status not in a.when:
+            continue
+        out.append({
+            "id": a.id,
+            "title": a.title,
+            "resource": a.resource,
+            "codes": [
+                {"system": canonical_uri(system_key(c["system"]) or c["system"]),
+                 "code": str(c["code"]), "display": c.get("display")}
+                for c in a.codes
+            ],
+        })
+    return tuple(out)
+
+
+def evaluate_rule(rule: CompiledRule, ctx: Context) -> Finding:
+    def finding(status: str, severity: Severity, summary: str,
+                matches: list[Match]) -> Finding:
+        return Finding(
+            rule=rule.id, title=rule.title, origin=rule.origin, category=rule.category,
+            severity=severity, status=status,  # type: ignore[arg-type]
+            summary=summary, evidence=_dedupe([m.evidence for m in matches]),
+            citations=rule.citations, actions=_actions(rule, status),
+        )
+
+    why_not = _applicable(rule, ctx)
+    if why_not is not None:
+        return finding("absent", rule.severity, f"{rule.summary_absent} ({why_not})", [])
+
+    present = match_all(rule.present_if, ctx, True, rule.id)
+    if present:
+        sev = _worst([_match_severity(rule, m) for m in present])
+        summary = rule.summary_present
+        if sev != rule.severity:
+            reasons = sorted({m.why for m in present if m.why})
+            if reasons:
+                summary += f" (for review: {'; '.join(reasons)})"
+        return finding("present", sev, summary, present)
+
+    unknown = match_all(rule.unknown_if, ctx, True, rule.id)
+    if unknown:
+        return finding("unknown", rule.unknown_severity, rule.summary_unknown, unknown)
+
+    absent = match_all(rule.absent_if, ctx, False, rule.id)
+    if absent:
+        return finding("absent", rule.severity, rule.summary_absent, absent)
+
+    if rule.otherwise == "present":
+        return finding("present", rule.severity, rule.summary_present, [])
+    if rule.otherwise == "unknown":
+        return finding("unknown", rule.unknown_severity, rule.summary_unknown, [])
+    return finding("absent", rule.severity, rule.summary_absent, [])
+
+
+def decide(findings: tuple[Finding, ...]) -> Decision:
+    worst: Decision = "no-contraindication-found"
+    rank = {"contraindicated": 0, "physician-review": 1, "needs-information": 2,
+            "no-contraindication-found": 3}
+    for f in findings:
+        if f.status == "absent":
+            continue
+        d = _DECISION_OF.get(f.severity)
+        if d is not None and rank[d] < rank[worst]:
+            worst = d
+    return worst
+
+
+def _note_mentions(notes: list[NoteItem], extractor: NotesExtractor | None
+                   ) -> tuple[dict[str, list[tuple[Mention, str]]], list[dict[str, object]]]:
+    mentions: dict[str, list[tuple[Mention, str]]] = {}
+    docs: list[dict[str, object]] = []
+    for n in sorted(notes, key=lambda n: n.reference):
+        if extractor is None:
+            docs.append({"reference": n.reference, "status": "not analysed",
+                         "reason": "no notes extractor is configured"})
+            continue
+        found = extractor.extract(n.text)
+        for m in found:
+            mentions.setdefault(m.rule, []).append((m, n.reference))
+        docs.append({"reference": n.reference, "status": "analysed", "mentions": len(found)})
+    return mentions, docs
+
+
+def evaluate(
+    record: PatientRecord,
+    ruleset: CompiledRuleset,
+    as_of: dt.date,
+    notes: NotesExtractor | None = None,
+) -> Assessment:
+    """Screen one patient. Pure: same inputs, byte-identical ``Assessment.to_json()``."""
+    birth = record.birth_date
+    age = age_on(birth.lo, as_of) if birth is not None else None
+    mentions, docs = _note_mentions(record.notes, notes)
+    ctx = Context(record=record, as_of=as_of, age=age, mentions=mentions)
+    warnings = list(dict.fromkeys(record.warnings))
+    if not record.has_patient_resource:
+        warnings.append("no Patient resource: sex- and age-specific rules applied conservatively")
+    else:
+        if record.gender is None:
+            warnings.append("sex not recorded: sex-specific rules applied")
+        if birth is None:
+            warnings.append("birth date not recorded: age limits not applied")
+    if record.deceased and (record.deceased_date is None or record.deceased_date.lo <= as_of):
+        when = f" on {record.deceased_date.text}" if record.deceased_date else ""
+        warnings.append(f"patient is recorded as deceased{when}")
+    if any(d["status"] == "not analysed" for d in docs):
+        warnings.append(f"{sum(d['status'] == 'not analysed' for d in docs)} clinical note(s) "
+                        "not analysed: read them before relying on this result")
+    findings: list[Finding] = []
+    for rule in ruleset.rules:
+        f = evaluate_rule(rule, ctx)
+        ctx.findings[rule.id] = f
+        findings.append(f)
+    ordered = tuple(sorted(
+        findings,
+        key=lambda f: ({"present": 0, "unknown": 1, "absent": 2}[f.status],
+                       SEVERITY_RANK[f.severity]),
+    ))
+    return Assessment(
+        patient_id=record.id,
+        as_of=as_of,
+        decision=decide(ordered),
+        findings=ordered,
+        ruleset=ruleset.ruleset_info,
+        policy=ruleset.policy_info,
+        warnings=tuple(warnings),
+        documents=tuple(docs),
+    )

@@ -1,0 +1,207 @@
+"""Turn files, bytes and parsed JSON into FHIR resources, with errors that name the source.
+
+A file is read whole or rejected whole: half a record screened as if complete is the silent
+failure this project exists to prevent.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import orjson
+
+from ..errors import InputError
+from .resource_types import R4_RESOURCE_TYPES
+from .structs import RESOURCE_DECODER, FResource
+
+SUFFIXES = (".json", ".ndjson", ".jsonl", ".json.gz", ".ndjson.gz", ".jsonl.gz")
+MAX_BYTES = 2 * 1024**3
+
+
+@dataclass
+class ReadResult:
+    """The resources of one source, in document order, with each one's fullUrl."""
+
+    source: str
+    resources: list[tuple[FResource, str | None, int | None]] = field(default_factory=list)
+    ndjson: bool = False
+    error: InputError | None = None
+
+
+def iter_files(paths: Iterable[str | Path]) -> Iterator[Path | InputError]:
+    """Expand directories (sorted, recursive) to FHIR files; a missing path is an error."""
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found = False
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and f.name.lower().endswith(SUFFIXES):
+                    found = True
+                    yield f
+            if not found:
+                yield InputError(str(p), "directory holds no .json, .ndjson or .gz FHIR files")
+        elif p.is_file():
+            yield p
+        elif p.exists():
+            yield InputError(str(p), "not a regular file")
+        else:
+            yield InputError(str(p), "no such file or directory")
+
+
+def _maybe_gunzip(data: bytes, source: str) -> bytes:
+    if data[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputError(source, f"corrupt gzip data ({exc})") from None
+    return data
+
+
+def read_file(path: Path) -> ReadResult:
+    source = str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise InputError(source, f"file is {size} bytes; split exports above 2 GiB")
+        data = path.read_bytes()
+    except OSError as exc:
+        return ReadResult(source, error=InputError(source, f"cannot read ({exc.strerror})"))
+    except InputError as exc:
+        return ReadResult(source, error=exc)
+    ndjson = path.name.lower().removesuffix(".gz").endswith((".ndjson", ".jsonl"))
+    return read_bytes(data, source, ndjson=ndjson)
+
+
+def read_bytes(data: bytes, source: str = "<bytes>", *, ndjson: bool | None = None) -> ReadResult:
+    try:
+        data = _maybe_gunzip(data, source)
+        if not data.strip():
+            raise InputError(source, "empty input")
+        if ndjson:
+            return _read_ndjson(data, source)
+        try:
+            top = RESOURCE_DECODER.decode(data)
+        except msgspec.DecodeError as exc:
+            msg = str(exc)
+            if ndjson is None and "trailing characters" in msg and data.lstrip()[:1] == b"{":
+                return _read_ndjson(data, source)
+            raise _decode_error(exc, data, source, None) from None
+        result = ReadResult(source)
+        _collect(top, None, source, result, None, "$")
+        return result
+    except InputError as exc:
+        return ReadResult(source, error=exc)
+    except RecursionError:
+        return ReadResult(source, error=InputError(source, "JSON nested too deeply"))
+
+
+def _read_ndjson(data: bytes, source: str) -> ReadResult:
+    result = ReadResult(source, ndjson=True)
+    for lineno, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            res = RESOURCE_DECODER.decode(line)
+        except msgspec.DecodeError as exc:
+            raise _decode_error(exc, line, source, lineno) from None
+        _collect(res, None, source, result, lineno, "$")
+    if not result.resources:
+        raise InputError(source, "no FHIR resources in NDJSON input")
+    return result
+
+
+def _decode_error(exc: msgspec.DecodeError, data: bytes, source: str,
+                  line: int | None) -> InputError:
+    msg = str(exc)
+    if isinstance(exc, msgspec.ValidationError):
+        # "Expected `str | null`, got `int` - at `$.entry[3].resource.onsetDateTime`"
+        reason, _, path = msg.partition(" - at ")
+        path = path.strip("`")
+        if reason.startswith("Expected `object`") and path in ("", "$"):
+            kind = reason.split("got `")[-1].rstrip("`")
+            return InputError(source, f"top-level JSON value is {kind_article(kind)}, expected a "
+                              "FHIR resource or Bundle", line=line)
+        resource = _resource_at(data, path)
+        return InputError(source, f"wrong type: {reason}", line=line, resource=resource,
+                          field=path or None)
+    if "truncated" in msg:
+        return InputError(source, "truncated JSON (input ends early)", line=line)
+    if "recursion" in msg.lower() or "depth" in msg.lower():
+        return InputError(source, "JSON nested too deeply", line=line)
+    return InputError(source, f"not valid JSON ({msg})", line=line)
+
+
+def kind_article(kind: str) -> str:
+    return {"array": "an array", "int": "a number", "float": "a number", "str": "a string",
+            "null": "null", "bool": "a boolean"}.get(kind, kind)
+
+
+def _resource_at(data: bytes, path: str) -> str | None:
+    """Best-effort ``Type/id`` of the resource enclosing a JSON path, for error messages."""
+    try:
+        obj: Any = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    best = None
+    node = obj
+    for part in path.lstrip("$").replace("[", ".[").split("."):
+        if isinstance(node, dict) and "resourceType" in node:
+            best = f"{node.get('resourceType')}/{node.get('id', '?')}"
+        if not part:
+            continue
+        try:
+            node = node[int(part[1:-1])] if part.startswith("[") else node[part]
+        except (KeyError, IndexError, TypeError, ValueError):
+            break
+    return best
+
+
+def _collect(res: FResource, full_url: str | None, source: str, out: ReadResult,
+             line: int | None, path: str) -> None:
+    rtype = res.resourceType
+    if rtype is None:
+        raise InputError(source, "no resourceType: not a FHIR resource", line=line,
+                         field=f"{path}.resourceType")
+    if rtype not in R4_RESOURCE_TYPES:
+        raise InputError(source, f"unknown resourceType {rtype!r}", line=line,
+                         resource=f"{rtype}/{res.id or '?'}", field=f"{path}.resourceType")
+    if rtype == "Bundle":
+        for i, e in enumerate(res.entry or ()):
+            if e.resource is not None:
+                _collect(e.resource, e.fullUrl, source, out, line, f"{path}.entry[{i}].resource")
+        return
+    out.resources.append((res, full_url, line))
+
+
+def read_source(src: Any, name: str | None = None) -> list[ReadResult]:
+    """Any supported source: a path (file or directory), bytes, a parsed resource dict or a
+    list of resource dicts."""
+    if isinstance(src, str | Path):
+        results = []
+        for f in iter_files([src]):
+            results.append(ReadResult(f.source, error=f) if isinstance(f, InputError)
+                           else read_file(f))
+        return results
+    if isinstance(src, bytes | bytearray | memoryview):
+        return [read_bytes(bytes(src), name or "<bytes>")]
+    if isinstance(src, dict):
+        return [read_bytes(orjson.dumps(src), name or "<dict>")]
+    if isinstance(src, list | tuple):
+        if all(isinstance(r, dict) for r in src):
+            bundle = {"resourceType": "Bundle", "type": "collection",
+                      "entry": [{"resource": r} for r in src]}
+            return [read_bytes(orjson.dumps(bundle), name or "<list>")]
+    raise TypeError(f"unsupported source type {type(src).__name__}")
+
+
+def read_paths(paths: Iterable[str | Path]) -> list[ReadResult]:
+    out = []
+    for f in iter_files(paths):
+        out.append(ReadResult(f.source, error=f) if isinstance(f, InputError) else read_file(f))
+    return out

@@ -1,0 +1,535 @@
+"""Group decoded resources into one ``PatientRecord`` per patient id, across files.
+
+Conversion of a file happens before anything is committed, so a bad date or reference in a
+file rejects that file whole with an error naming the resource and field.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from ..errors import InputError
+from ..model import (
+    AllergyItem,
+    AnswerItem,
+    Coding,
+    ConditionItem,
+    DateRange,
+    MedicationItem,
+    NoteItem,
+    ObservationItem,
+    PatientRecord,
+    ProcedureItem,
+)
+from ..terminology.systems import system_key
+from .dates import BadDate, add_years, parse_date
+from .reader import ReadResult
+from .structs import (
+    CC_DECODER,
+    CONTENT_DECODER,
+    QR_ITEMS_DECODER,
+    FCodeableConcept,
+    FPeriod,
+    FQRItem,
+    FQuantity,
+    FRange,
+    FReference,
+    FResource,
+)
+
+def _codings(cc: FCodeableConcept | None) -> tuple[Coding, ...]:
+    if cc is None or not cc.coding:
+        return ()
+    out = []
+    for c in cc.coding:
+        if c.code:
+            out.append(Coding(system_key(c.system) or c.system, c.code, c.display))
+    return tuple(out)
+
+
+def _status(cc: FCodeableConcept | None) -> str | None:
+    if cc is None or not cc.coding:
+        return None
+    for c in cc.coding:
+        if c.code:
+            return c.code.strip().lower()
+    return None
+
+
+class _Conv:
+    """Per-file conversion context: names the resource being converted in every error."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.where = ""
+        self.line: int | None = None
+
+    def err(self, reason: str, fld: str | None = None) -> InputError:
+        return InputError(self.source, reason, line=self.line, resource=self.where or None,
+                          field=fld)
+
+    def date(self, value: str | None, fld: str) -> DateRange | None:
+        if value is None:
+            return None
+        try:
+            return parse_date(value)
+        except BadDate as exc:
+            raise self.err(str(exc), fld) from None
+
+    def period_start(self, p: FPeriod | None, fld: str) -> DateRange | None:
+        if p is None:
+            return None
+        start = self.date(p.start, f"{fld}.start")
+        end = self.date(p.end, f"{fld}.end")
+        return start or end
+
+    def period_end(self, p: FPeriod | None, fld: str) -> DateRange | None:
+        if p is None:
+            return None
+        end = self.date(p.end, f"{fld}.end")
+        return end or self.date(p.start, f"{fld}.start")
+
+    def cc(self, raw: msgspec.Raw | None, fld: str) -> FCodeableConcept | None:
+        if raw is None or not len(raw):
+            return None
+        try:
+            return CC_DECODER.decode(raw)
+        except msgspec.DecodeError as exc:
+            raise self.err(f"not a CodeableConcept ({exc})", fld) from None
+
+
+def _age_date(birth: DateRange | None, age: FQuantity | None) -> DateRange | None:
+    if age is None or age.value is None or birth is None:
+        return None
+    unit = (age.code or age.unit or "a").lower()
+    years = age.value
+    if unit in ("mo", "month", "months"):
+        years = age.value / 12
+    elif unit in ("wk", "week", "weeks"):
+        years = age.value / 52
+    elif unit in ("d", "day", "days"):
+        years = age.value / 365.25
+    return add_years(birth, years)
+
+
+def _range_date(birth: DateRange | None, r: FRange | None) -> DateRange | None:
+    if r is None:
+        return None
+    return _age_date(birth, r.low) or _age_date(birth, r.high)
+
+
+@dataclass
+class _Pending:
+    patients: dict[str, FResource] = field(default_factory=dict)
+    items: list[tuple[str, str, Any]] = field(default_factory=list)  # (patient key, kind, item)
+    medications: dict[str, FCodeableConcept | None] = field(default_factory=dict)
+
+
+class RecordBuilder:
+    """Accumulates files; ``records()`` returns patients sorted by id (deterministic)."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, PatientRecord] = {}
+        self._births: dict[str, DateRange | None] = {}
+        self._deferred_age: list[tuple[str, str, Any]] = []
+        self.errors: list[InputError] = []
+        self.shared_warnings: list[str] = []
+
+    # -- public ---------------------------------------------------------------------------
+    def add(self, result: ReadResult) -> bool:
+        """Add one source; returns False (and records the error) when it is rejected."""
+        if result.error is not None:
+            self._reject(result, result.error)
+            return False
+        try:
+            pending = self._convert(result)
+        except InputError as exc:
+            self._reject(result, exc)
+            return False
+        except RecursionError:
+            self._reject(result, InputError(result.source, "nested too deeply"))
+            return False
+        self._commit(pending, result.source)
+        return True
+
+    def records(self) -> list[PatientRecord]:
+        out = []
+        for pid in sorted(self._records):
+            rec = self._records[pid]
+            if self.shared_warnings:
+                rec.warnings.extend(self.shared_warnings)
+            out.append(rec)
+        return out
+
+    # -- internals ------------------------------------------------------------------------
+    def _reject(self, result: ReadResult, exc: InputError) -> None:
+        self.errors.append(exc)
+        if result.ndjson or result.source.lower().removesuffix(".gz").endswith(
+            (".ndjson", ".jsonl")
+        ):
+            self.shared_warnings.append(
+                f"input {exc.source} could not be read; records may lack its resources"
+            )
+
+    def _record(self, pid: str) -> PatientRecord:
+        rec = self._records.get(pid)
+        if rec is None:
+            rec = self._records[pid] = PatientRecord(id=pid)
+        return rec
+
+    def _convert(self, result: ReadResult) -> _Pending:
+        conv = _Conv(result.source)
+        pend = _Pending()
+        url_to_pid: dict[str, str] = {}
+        # pass 1: patients and medications (targets of references)
+        for res, full_url, line in result.resources:
+            conv.line = line
+            if res.resourceType == "Patient":
+                pid = res.id or (full_url.rsplit(":", 1)[-1] if full_url else None)
+                if not pid:
+                    conv.where = "Patient/?"
+                    raise conv.err("Patient without id or fullUrl", "id")
+                pend.patients[pid] = res
+                if full_url:
+                    url_to_pid[full_url] = pid
+                url_to_pid[f"Patient/{pid}"] = pid
+            elif res.resourceType == "Medication":
+                conv.where = f"Medication/{res.id}"
+                cc = conv.cc(res.code, "code")
+                for key in (full_url, f"Medication/{res.id}" if res.id else None):
+                    if key:
+                        pend.medications[key] = cc
+        only = next(iter(pend.patients)) if len(pend.patients) == 1 else None
+        # pass 2: clinical resources
+        for res, full_url, line in result.resources:
+            rtype = res.resourceType
+            if rtype in ("Patient", "Medication") or rtype not in _CONVERTERS:
+                continue
+            conv.line = line
+            conv.where = f"{rtype}/{res.id or '?'}"
+            pid = self._subject(res, url_to_pid, only, conv)
+            for kind, item in _CONVERTERS[rtype](res, conv, pend):
+                pend.items.append((pid, kind, item))
+        # validate patient fields now, so a bad birthDate rejects the file
+        for pid, res in pend.patients.items():
+            conv.where = f"Patient/{pid}"
+            conv.date(res.birthDate, "birthDate")
+            conv.date(res.deceasedDateTime, "deceasedDateTime")
+        return pend
+
+    def _subject(self, res: FResource, url_to_pid: dict[str, str], only: str | None,
+                 conv: _Conv) -> str:
+        ref: FReference | None = res.subject or res.patient
+        if ref is None or not ref.reference:
+            if only is not None:
+                return only
+            raise conv.err("no subject/patient reference and the source does not hold "
+                           "exactly one Patient", "subject")
+        r = ref.reference
+        if r in url_to_pid:
+            return url_to_pid[r]
+        if r.startswith("urn:uuid:"):
+            return r[len("urn:uuid:"):]
+        marker = "Patient/"
+        idx = r.rfind(marker)
+        if idx >= 0:
+            return r[idx + len(marker):].split("/_history")[0]
+        if only is not None:
+            return only
+        raise conv.err(f"subject {r!r} does not reference a Patient", "subject.reference")
+
+    def _commit(self, pend: _Pending, source: str) -> None:
+        for pid, res in pend.patients.items():
+            rec = self._record(pid)
+            rec.has_patient_resource = True
+            rec.gender = (res.gender or "").strip().lower() or None
+            rec.birth_date = parse_date(res.birthDate) if res.birthDate else None
+            rec.deceased = bool(res.deceasedBoolean) or res.deceasedDateTime is not None
+            rec.deceased_date = parse_date(res.deceasedDateTime) if res.deceasedDateTime else None
+            if source not in rec.sources:
+                rec.sources.append(source)
+        for pid, kind, item in pend.items:
+            rec = self._record(pid)
+            if source not in rec.sources:
+                rec.sources.append(source)
+            if kind == "warning":
+                rec.warnings.append(item)
+            else:
+                getattr(rec, kind).append(item)
+
+    def finish(self) -> list[PatientRecord]:
+        """Resolve onsets given as ages (needs the birth date, which may come from another
+        file) and return the records."""
+        for rec in self._records.values():
+            if rec.birth_date is None:
+                continue
+            fixed = []
+            for c in rec.conditions:
+                if isinstance(c, _AgeCondition):
+                    fixed.append(c.resolve(rec.birth_date))
+                else:
+                    fixed.append(c)
+            rec.conditions = fixed
+        for rec in self._records.values():
+            rec.conditions = [c.resolve(None) if isinstance(c, _AgeCondition) else c
+                              for c in rec.conditions]
+        return self.records()
+
+
+@dataclass
+class _AgeCondition:
+    """A condition whose onset/abatement is an Age or Range, resolved once the birth date is
+    known."""
+
+    item: ConditionItem
+    onset_age: FQuantity | None
+    onset_range: FRange | None
+    abate_age: FQuantity | None
+    abate_range: FRange | None
+
+    def resolve(self, birth: DateRange | None) -> ConditionItem:
+        from dataclasses import replace
+
+        onset = self.item.onset or _age_date(birth, self.onset_age) or _range_date(
+            birth, self.onset_range)
+        abate = self.item.abatement or _age_date(birth, self.abate_age) or _range_date(
+            birth, self.abate_range)
+        return replace(self.item, onset=onset, abatement=abate)
+
+
+def _condition(res: FResource, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, Any]]:
+    cc = conv.cc(res.code, "code")
+    onset = conv.date(res.onsetDateTime, "onsetDateTime") or conv.period_start(
+        res.onsetPeriod, "onsetPeriod")
+    abatement = conv.date(res.abatementDateTime, "abatementDateTime") or conv.period_end(
+        res.abatementPeriod, "abatementPeriod")
+    abated = abatement is not None or any(
+        x is not None for x in (res.abatementString, res.abatementAge, res.abatementRange)
+    ) or bool(res.abatementBoolean)
+    item = ConditionItem(
+        reference=conv.where,
+        codings=_codings(cc),
+        clinical_status=_status(res.clinicalStatus),
+        verification=_status(res.verificationStatus),
+        onset=onset,
+        abatement=abatement,
+        abated=abated,
+        recorded=conv.date(res.recordedDate, "recordedDate"),
+        text=cc.text if cc else None,
+    )
+    if not item.codings and not item.text:
+        yield "warning", f"{conv.where} has no code; it could not be screened"
+        return
+    if onset is None and (res.onsetAge or res.onsetRange) or (
+        abatement is None and (res.abatementAge or res.abatementRange)
+    ):
+        yield "conditions", _AgeCondition(item, res.onsetAge, res.onsetRange,
+                                          res.abatementAge, res.abatementRange)
+        return
+    if onset is None and res.onsetString:
+        yield "warning", f"{conv.where} onset recorded only as text"
+    yield "conditions", item
+
+
+def _observation(res: FResource, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, Any]]:
+    cc = conv.cc(res.code, "code")
+    eff = (conv.date(res.effectiveDateTime, "effectiveDateTime")
+           or conv.period_start(res.effectivePeriod, "effectivePeriod")
+           or conv.date(res.effectiveInstant, "effectiveInstant")
+           or conv.date(res.issued, "issued"))
+    q = res.valueQuantity
+    ref_low = ref_high = None
+    for rr in res.referenceRange or ():
+        if rr.high is not None and rr.high.value is not None and ref_high is None:
+            ref_high = rr.high.value
+        if rr.low is not None and rr.low.value is not None and ref_low is None:
+            ref_low = rr.low.value
+    interp: list[str] = []
+    for icc in res.interpretation or ():
+        interp.extend(c.code.strip().upper() for c in icc.coding or () if c.code)
+    vcc = res.valueCodeableConcept
+    value_text = res.valueString
+    if value_text is None and vcc is not None:
+        value_text = vcc.text or next((c.display for c in vcc.coding or () if c.display), None)
+    if value_text is None and res.valueBoolean is not None:
+        value_text = "true" if res.valueBoolean else "false"
+    value = q.value if q is not None else None
+    if value is None and res.valueInteger is not None:
+        value = float(res.valueInteger)
+    yield "observations", ObservationItem(
+        reference=conv.where,
+        codings=_codings(cc),
+        status=(res.status or "").lower() or None,
+        effective=eff,
+        value=value,
+        comparator=q.comparator if q is not None else None,
+        unit=(q.unit or q.code) if q is not None else None,
+        value_codings=_codings(vcc),
+        value_text=value_text,
+        interpretation=tuple(interp),
+        ref_low=ref_low,
+        ref_high=ref_high,
+    )
+
+
+def _medication(res: FResource, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, Any]]:
+    cc = res.medicationCodeableConcept
+    if cc is None and res.medicationReference is not None:
+        ref = res.medicationReference.reference or ""
+        cc = pend.medications.get(ref)
+        if cc is None and ref.startswith("#"):
+            for c in res.contained or ():
+                if c.resourceType == "Medication" and c.id == ref[1:]:
+                    cc = conv.cc(c.code, "contained.code")
+        if cc is None and res.medicationReference.display:
+            cc = FCodeableConcept(text=res.medicationReference.display)
+    start = (conv.date(res.authoredOn, "authoredOn")
+             or conv.date(res.effectiveDateTime, "effectiveDateTime")
+             or conv.period_start(res.effectivePeriod, "effectivePeriod")
+             or conv.date(res.dateAsserted, "dateAsserted"))
+    end = conv.period_end(res.effectivePeriod, "effectivePeriod") if (
+        res.effectivePeriod and res.effectivePeriod.end) else None
+    yield "medications", MedicationItem(
+        reference=conv.where, codings=_codings(cc), status=(res.status or "").lower() or None,
+        start=start, end=end, text=cc.text if cc else None,
+    )
+
+
+def _procedure(res: FResource, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, Any]]:
+    cc = conv.cc(res.code, "code")
+    performed = conv.date(res.performedDateTime, "performedDateTime") or conv.period_start(
+        res.performedPeriod, "performedPeriod")
+    yield "procedures", ProcedureItem(
+        reference=conv.where, codings=_codings(cc), status=(res.status or "").lower() or None,
+        performed=performed, text=cc.text if cc else None,
+    )
+
+
+def _allergy(res: FResource, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, Any]]:
+    cc = conv.cc(res.code, "code")
+    yield "allergies", AllergyItem(
+        reference=conv.where, codings=_codings(cc), clinical_status=_status(res.clinicalStatus),
+        verification=_status(res.verificationStatus),
+        recorded=conv.date(res.recordedDate, "recordedDate")
+        or conv.date(res.onsetDateTime, "onsetDateTime"),
+        text=cc.text if cc else None,
+    )
+
+
+def _document(res: FResource, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, Any]]:
+    if (res.status or "current") == "entered-in-error":
+        return
+    try:
+        contents = CONTENT_DECODER.decode(res.content) if len(res.content) else []
+    except msgspec.DecodeError as exc:
+        raise conv.err(f"malformed content ({exc})", "content") from None
+    date = conv.date(res.date, "date")
+    texts = []
+    for i, c in enumerate(contents):
+        att = c.attachment
+        if att is None:
+            continue
+        ctype = (att.contentType or "").split(";")[0].strip().lower()
+        if att.data is None:
+            yield "warning", (f"{conv.where} attachment {i} is not inline "
+                              f"({'by URL' if att.url else 'no data'}); not analysed")
+            continue
+        if ctype and not ctype.startswith("text/"):
+            yield "warning", f"{conv.where} attachment {i} is {ctype}; not analysed"
+            continue
+        try:
+            raw = base64.b64decode(att.data, validate=False)
+        except (binascii.Error, ValueError):
+            raise conv.err("attachment data is not base64",
+                           f"content[{i}].attachment.data") from None
+        texts.append(raw.decode("utf-8", errors="replace"))
+    if texts:
+        yield "notes", NoteItem(reference=conv.where, text="\n\n".join(texts), date=date)
+
+
+def _answer_values(a: Any, conv: _Conv, fld: str) -> list[Any]:
+    vals: list[Any] = []
+    if a.valueBoolean is not None:
+        vals.append(a.valueBoolean)
+    if a.valueString is not None:
+        vals.append(a.valueString)
+    if a.valueInteger is not None:
+        vals.append(a.valueInteger)
+    if a.valueDecimal is not None:
+        vals.append(a.valueDecimal)
+    for dv, name in ((a.valueDate, "valueDate"), (a.valueDateTime, "valueDateTime")):
+        d = conv.date(dv, f"{fld}.{name}")
+        if d is not None:
+            vals.append(d.hi)
+    if a.valueCoding is not None and a.valueCoding.code:
+        c = a.valueCoding
+        vals.append(Coding(system_key(c.system) or c.system, c.code, c.display))
+    return vals
+
+
+def _questionnaire_response(res: FResource, conv: _Conv, pend: _Pending
+                            ) -> Iterable[tuple[str, Any]]:
+    if (res.status or "completed") in ("entered-in-error", "stopped"):
+        return
+    try:
+        items = QR_ITEMS_DECODER.decode(res.item) if len(res.item) else []
+    except msgspec.DecodeError as exc:
+        raise conv.err(f"malformed item ({exc})", "item") from None
+    authored = conv.date(res.authored, "authored")
+
+    def walk(items: list[FQRItem], path: str) -> Iterable[tuple[str, Any]]:
+        for i, it in enumerate(items):
+            fld = f"{path}[{i}]"
+            vals: list[Any] = []
+            for j, a in enumerate(it.answer or ()):
+                vals.extend(_answer_values(a, conv, f"{fld}.answer[{j}]"))
+                if a.item:
+                    yield from walk(a.item, f"{fld}.answer[{j}].item")
+            if it.linkId and vals:
+                ref = f"{conv.where}#{it.linkId}"
+                shown = ", ".join(_show(v) for v in vals)
+                yield "answers", AnswerItem(reference=ref, link_id=it.linkId,
+                                            values=tuple(vals), authored=authored,
+                                            text=shown)
+                for v in vals:
+                    if isinstance(v, str) and v.strip():
+                        yield "notes", NoteItem(reference=ref, text=v, date=authored,
+                                                content_type="text/x-questionnaire-answer")
+            if it.item:
+                yield from walk(it.item, f"{fld}.item")
+
+    yield from walk(items, "item")
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, Coding):
+        return v.display or v.code
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    return str(v)
+
+
+_CONVERTERS = {
+    "Condition": _condition,
+    "Observation": _observation,
+    "MedicationRequest": _medication,
+    "MedicationStatement": _medication,
+    "Procedure": _procedure,
+    "AllergyIntolerance": _allergy,
+    "DocumentReference": _document,
+    "QuestionnaireResponse": _questionnaire_response,
+}
+
+
+def build_records(results: Iterable[ReadResult]) -> tuple[list[PatientRecord], list[InputError]]:
+    """Records for every patient in ``results`` (sorted by id) and the sources rejected."""
+    b = RecordBuilder()
+    for r in results:
+        b.add(r)
+    return b.finish(), b.errors

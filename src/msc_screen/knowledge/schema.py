@@ -1,0 +1,204 @@
+"""Schema of the knowledge base. Rules are data; these structs give the data a strict shape.
+
+Unknown keys are refused so a typo in a rule file is an error naming the file and key, not a
+silently ignored criterion. ``"$name"`` values refer to a rule parameter that a policy may
+override (windows, look-backs, exemptions); they are resolved when a ruleset is compiled.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+SeverityName = Literal["contraindicated", "physician-review", "needs-information", "recommendation"]
+StatusName = Literal["present", "absent", "unknown"]
+CriterionKind = Literal[
+    "condition", "observation", "medication", "procedure", "allergy", "questionnaire", "note",
+    "rule", "demographic",
+]
+Param = int | str | None  # an int, "$parameter", or null (no limit)
+Uses = Literal[
+    "race", "ethnicity", "language", "sexual-orientation", "gender-identity", "sex",
+    "date-of-birth", "social-determinants-of-health", "health-status-assessment",
+]
+
+
+class _Strict(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    pass
+
+
+class CodeEntry(_Strict):
+    code: str
+    display: str | None = None
+
+
+class Include(_Strict):
+    system: str  # short key: snomed, icd10cm, loinc, rxnorm, ...
+    codes: list[CodeEntry] = []
+    ranges: list[str] = []  # ICD-10-CM: "C00-C96", "I21" (with all descendants)
+
+
+class ValueSetDef(_Strict):
+    id: str
+    title: str
+    include: list[Include]
+    description: str | None = None
+    exclude: list[Include] = []
+    text_patterns: list[str] = []  # case-insensitive words matched in CodeableConcept.text
+
+
+class Criterion(_Strict):
+    """One way a rule's data can match. Which fields apply depends on ``kind``."""
+
+    kind: CriterionKind
+    label: str | None = None  # the criterion in words, for the catalogue and evidence
+    valueset: list[str] | str | None = None
+    exclude_valuesets: list[str] | str | None = None
+    # condition / allergy / medication status
+    status: Literal["current", "resolved", "any"] = "current"
+    onset_within_days: Param = None
+    resolved_within_days: Param = None
+    ended_by: list[str] = []  # value sets (procedure or condition) whose later record ends it
+    # observation / procedure / medication timing and values
+    within_days: Param = None
+    value: Literal["any", "positive", "negative", "above-reference", "below-reference"] = "any"
+    positive_valueset: str | None = None
+    negative_valueset: str | None = None
+    most_recent: bool = False
+    default_upper_limits: dict[str, float] = {}  # LOINC code -> upper limit when no range given
+    # questionnaire
+    link_id: str | None = None
+    answers: list[Any] = []
+    # note mentions (from the notes extractor)
+    accept_historical: bool | str = False
+    # cross-rule
+    rule: str | None = None
+    rule_status: list[StatusName] = []
+    # demographic (e.g. "age over 55" as an absent-if clause)
+    min_age: Param = None
+    max_age: Param = None
+    sex: list[str] = []
+    # at most this severity when matched (e.g. a note alone), and why
+    max_severity: SeverityName | None = None
+    reason: str | None = None
+
+
+class Applicability(_Strict):
+    sex: list[Literal["female", "male", "other", "unknown"]] = []
+    min_age: Param = None
+    max_age: Param = None
+
+
+class Parameter(_Strict):
+    default: Any
+    description: str
+    unit: str | None = None
+
+
+class Action(_Strict):
+    id: str
+    title: str
+    when: list[StatusName] = msgspec.field(default_factory=lambda: ["present"])
+    resource: Literal["ServiceRequest", "Task", "Communication"] = "ServiceRequest"
+    codes: list[dict[str, str]] = []  # [{system: loinc, code: ..., display: ...}]
+    description: str | None = None
+
+
+class Option(_Strict):
+    code: str
+    display: str
+
+
+class EnableWhen(_Strict):
+    question: str
+    operator: Literal["exists", "=", "!=", ">", "<", ">=", "<="] = "="
+    answer: Any = None
+
+
+class Question(_Strict):
+    """A patient-facing question the rule needs (built into the FHIR Questionnaire)."""
+
+    link_id: str
+    text: str
+    type: Literal["boolean", "choice", "date", "integer", "decimal", "string", "text"]
+    section: str | None = None
+    options: list[Option] = []
+    enable_when: list[EnableWhen] = []
+    required: bool = False
+    help: str | None = None
+
+
+class Summaries(_Strict):
+    present: str
+    absent: str
+    unknown: str | None = None
+
+
+class Attributes(_Strict):
+    """ONC HTI-1 source attributes (§170.315(b)(11)); developer and funding default from the
+    ruleset manifest."""
+
+    released: str
+    revised: str
+    uses: list[Uses] = []
+    developer: str | None = None
+    funding_source: str | None = None
+
+
+class RuleDef(_Strict):
+    id: str
+    title: str
+    category: Literal[
+        "infection", "immune", "malignancy", "genetic", "cardiovascular", "pregnancy-lactation",
+        "thrombosis", "hypersensitivity",
+    ]
+    origin: Literal["seed", "evidence"]
+    severity: SeverityName
+    summary: Summaries
+    rationale: str
+    patient_text: str
+    citations: list[str]
+    attributes: Attributes
+    seed_group: str | None = None  # which of the article's groups it encodes ("1a", "4", ...)
+    applicability: Applicability = msgspec.field(default_factory=Applicability)
+    parameters: dict[str, Parameter] = {}
+    present_if: list[Criterion] = []
+    unknown_if: list[Criterion] = []
+    absent_if: list[Criterion] = []
+    otherwise: StatusName = "absent"  # what missing data means
+    uncertain_severity: SeverityName = "physician-review"
+    unknown_severity: SeverityName = "needs-information"
+    actions: list[Action] = []
+    questions: list[Question] = []
+    order: int = 100  # position in reports and the attrition funnel
+
+
+class Citation(_Strict):
+    id: str
+    text: str
+    doi: str | None = None
+    url: str | None = None
+
+
+class Manifest(_Strict):
+    id: str
+    version: str
+    title: str
+    developer: str
+    funding_source: str
+    default_policy: str = "default"
+    description: str | None = None
+
+
+class RuleOverride(_Strict):
+    enabled: bool = True
+    severity: SeverityName | None = None
+    parameters: dict[str, Any] = {}
+
+
+class PolicyDef(_Strict):
+    name: str
+    title: str
+    description: str
+    rules: dict[str, RuleOverride] = {}

@@ -1,0 +1,1 @@
+"""Renderers: the Assessment as text (terminal), FHIR DetectedIssue, CDS cards, reports."""

@@ -1,0 +1,88 @@
+"""Compiled value sets: membership tests on (system key, code) with ICD-10-CM hierarchy.
+
+ICD-10-CM ranges and categories match by prefix and category order rather than by expanding
+thousands of codes at start-up; the linter expands them against the official table instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ..model import Coding
+from .systems import ICD10, ICD10CM, normalise_code
+
+_ICD_KEYS = (ICD10CM, ICD10)
+
+
+@dataclass(slots=True)
+class _Part:
+    exact: set[tuple[str, str]] = field(default_factory=set)
+    icd_prefixes: set[str] = field(default_factory=set)
+    icd_ranges: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, system: str, codes: Iterable[str], ranges: Iterable[str]) -> None:
+        for c in codes:
+            if system in _ICD_KEYS:
+                self.icd_prefixes.add(normalise_code(system, c))
+            else:
+                self.exact.add((system, normalise_code(system, c)))
+        for r in ranges:
+            if system not in _ICD_KEYS:
+                raise ValueError(f"ranges are only defined for ICD-10-CM, not {system!r}")
+            lo, sep, hi = r.partition("-")
+            if sep:
+                self.icd_ranges.append(
+                    (normalise_code(system, lo)[:3], normalise_code(system, hi)[:3])
+                )
+            else:
+                self.icd_prefixes.add(normalise_code(system, r))
+
+    def contains(self, key: str | None, code: str) -> bool:
+        if key in _ICD_KEYS:
+            c = normalise_code(key, code)
+            for n in range(3, len(c) + 1):
+                if c[:n] in self.icd_prefixes:
+                    return True
+            cat = c[:3]
+            return any(lo <= cat <= hi for lo, hi in self.icd_ranges)
+        return key is not None and (key, normalise_code(key, code)) in self.exact
+
+
+class CompiledValueSet:
+    """Membership over codings, plus optional free-text patterns for uncoded records."""
+
+    __slots__ = ("_exclude", "_include", "_text", "id", "title")
+
+    def __init__(self, vid: str, title: str) -> None:
+        self.id = vid
+        self.title = title
+        self._include = _Part()
+        self._exclude = _Part()
+        self._text: re.Pattern[str] | None = None
+
+    def include(self, system: str, codes: Iterable[str], ranges: Iterable[str] = ()) -> None:
+        self._include.add(system, codes, ranges)
+
+    def exclude(self, system: str, codes: Iterable[str], ranges: Iterable[str] = ()) -> None:
+        self._exclude.add(system, codes, ranges)
+
+    def set_text_patterns(self, patterns: Iterable[str]) -> None:
+        pats = [re.escape(p.lower()) for p in patterns]
+        self._text = re.compile(r"\b(?:" + "|".join(pats) + r")\b") if pats else None
+
+    def contains(self, key: str | None, code: str) -> bool:
+        return self._include.contains(key, code) and not self._exclude.contains(key, code)
+
+    def match(self, codings: Iterable[Coding], text: str | None = None) -> Coding | None:
+        """The first coding in the set (or a pseudo-coding for a text match), else None."""
+        for c in codings:
+            if self.contains(c.system, c.code):
+                return c
+        if text and self._text is not None and self._text.search(text.lower()):
+            return Coding(None, text, text)
+        return None
+
+    def exact_codes(self) -> set[tuple[str, str]]:
+        return set(self._include.exact)
