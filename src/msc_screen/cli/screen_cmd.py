@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import orjson
@@ -20,7 +20,7 @@ from ..model import NoteItem
 from .common import EXIT_BAD_INPUT, EXIT_OK, fail, print_error
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     text = "text"
     json = "json"
     fhir = "fhir"

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 
 from ..knowledge.compiled import CompiledCriterion
-from ..model import Coding, DateRange, Evidence
+from ..model import Coding, DateRange, Evidence, ObservationItem
 from ..terminology.valueset import CompiledValueSet
 from .context import Context, Match
 
@@ -89,9 +89,9 @@ def match_conditions(c: CompiledCriterion, ctx: Context, lenient: bool) -> list[
         if _after(start, as_of):
             continue
         state, doubt = condition_state(it.clinical_status, it.abatement, it.abated, as_of)
-        if state == "current" and c.ended_by and it.onset is not None:
-            if _ended(ctx, c.ended_by, it.onset, as_of):
-                state, doubt = "resolved", None
+        if (state == "current" and c.ended_by and it.onset is not None
+                and _ended(ctx, c.ended_by, it.onset, as_of)):
+            state, doubt = "resolved", None
         reasons: list[str] = []
         if doubt and (state == "current" or c.status != "current"):
             reasons.append(doubt)
@@ -122,9 +122,10 @@ def match_conditions(c: CompiledCriterion, ctx: Context, lenient: bool) -> list[
             detail += f"; abated {it.abatement.text}"
         elif state == "resolved":
             detail += "; resolved"
+        when = it.onset or it.recorded
         ev = Evidence(
             reference=it.reference, source="fhir", code=hit,
-            date=(it.onset or it.recorded).text if (it.onset or it.recorded) else None,
+            date=when.text if when else None,
             detail=detail, uncertain="; ".join(reasons) or None,
         )
         out.append(Match(ev, _cap("uncertain" if reasons and lenient else None, c),
@@ -158,10 +159,7 @@ def _obs_upper(c: CompiledCriterion, code: str, ref_high: float | None) -> float
     return c.default_upper_limits.get(code)
 
 
-def _obs_value_test(c: CompiledCriterion, it: object, hit: Coding) -> tuple[bool, str]:
-    from ..model import ObservationItem
-
-    assert isinstance(it, ObservationItem)
+def _obs_value_test(c: CompiledCriterion, it: ObservationItem, hit: Coding) -> tuple[bool, str]:
     interp = set(it.interpretation)
     text = (it.value_text or "").strip().lower()
     if c.value == "any":
@@ -203,7 +201,7 @@ def _obs_value_test(c: CompiledCriterion, it: object, hit: Coding) -> tuple[bool
 
 def match_observations(c: CompiledCriterion, ctx: Context, lenient: bool) -> list[Match]:
     as_of = ctx.as_of
-    candidates: list[tuple[object, Coding]] = []
+    candidates: list[tuple[ObservationItem, Coding]] = []
     for it in ctx.record.observations:
         if it.status in IGNORED_STATUS:
             continue
@@ -212,18 +210,14 @@ def match_observations(c: CompiledCriterion, ctx: Context, lenient: bool) -> lis
             continue
         candidates.append((it, hit))
     if c.most_recent:
-        latest: dict[str, tuple[object, Coding]] = {}
+        latest: dict[str, tuple[ObservationItem, Coding]] = {}
         for it, hit in candidates:
             prev = latest.get(hit.code)
-            eff = it.effective  # type: ignore[attr-defined]
-            if prev is None or _later(eff, prev[0].effective):  # type: ignore[attr-defined]
+            if prev is None or _later(it.effective, prev[0].effective):
                 latest[hit.code] = (it, hit)
         candidates = [latest[k] for k in sorted(latest)]
     out: list[Match] = []
     for it, hit in candidates:
-        from ..model import ObservationItem
-
-        assert isinstance(it, ObservationItem)
         reasons: list[str] = []
         if c.within_days is not None:
             if it.effective is None:

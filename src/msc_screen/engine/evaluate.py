@@ -74,7 +74,7 @@ def _dedupe(evs: list[Evidence]) -> tuple[Evidence, ...]:
 def _actions(rule: CompiledRule, status: str) -> tuple[dict[str, object], ...]:
     from ..terminology.systems import canonical_uri, system_key
 
-    out = []
+    out: list[dict[str, object]] = []
     for a in rule.actions:
         if status not in a.when:
             continue

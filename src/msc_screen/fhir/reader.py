@@ -192,11 +192,10 @@ def read_source(src: Any, name: str | None = None) -> list[ReadResult]:
         return [read_bytes(bytes(src), name or "<bytes>")]
     if isinstance(src, dict):
         return [read_bytes(orjson.dumps(src), name or "<dict>")]
-    if isinstance(src, list | tuple):
-        if all(isinstance(r, dict) for r in src):
-            bundle = {"resourceType": "Bundle", "type": "collection",
-                      "entry": [{"resource": r} for r in src]}
-            return [read_bytes(orjson.dumps(bundle), name or "<list>")]
+    if isinstance(src, list | tuple) and all(isinstance(r, dict) for r in src):
+        bundle = {"resourceType": "Bundle", "type": "collection",
+                  "entry": [{"resource": r} for r in src]}
+        return [read_bytes(orjson.dumps(bundle), name or "<list>")]
     raise TypeError(f"unsupported source type {type(src).__name__}")
 
 

@@ -43,6 +43,7 @@ from .structs import (
     FResource,
 )
 
+
 def _codings(cc: FCodeableConcept | None) -> tuple[Coding, ...]:
     if cc is None or not cc.coding:
         return ()
@@ -207,7 +208,7 @@ class RecordBuilder:
                         pend.medications[key] = cc
         only = next(iter(pend.patients)) if len(pend.patients) == 1 else None
         # pass 2: clinical resources
-        for res, full_url, line in result.resources:
+        for res, _url, line in result.resources:
             rtype = res.resourceType
             if rtype in ("Patient", "Medication") or rtype not in _CONVERTERS:
                 continue
@@ -326,7 +327,7 @@ def _condition(res: FResource, conv: _Conv, pend: _Pending) -> Iterable[tuple[st
     if not item.codings and not item.text:
         yield "warning", f"{conv.where} has no code; it could not be screened"
         return
-    if onset is None and (res.onsetAge or res.onsetRange) or (
+    if (onset is None and (res.onsetAge or res.onsetRange)) or (
         abatement is None and (res.abatementAge or res.abatementRange)
     ):
         yield "conditions", _AgeCondition(item, res.onsetAge, res.onsetRange,

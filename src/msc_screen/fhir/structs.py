@@ -11,8 +11,6 @@ from __future__ import annotations
 import msgspec
 from msgspec import Raw, Struct
 
-# ruff: noqa: N815 - FHIR element names are camelCase
-
 _EMPTY = Raw()  # an absent raw field (msgspec.Raw cannot be Optional)
 
 

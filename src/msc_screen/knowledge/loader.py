@@ -18,10 +18,7 @@ import yaml
 from ..errors import KnowledgeError, PolicyError
 from .schema import Citation, Criterion, Manifest, PolicyDef, RuleDef, ValueSetDef
 
-try:
-    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - libyaml missing
-    _Loader = yaml.SafeLoader
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
 
 
 def package_root() -> Path:
