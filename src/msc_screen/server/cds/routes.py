@@ -1,0 +1,7 @@
+"""CDS Hooks routes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["cds-hooks"])
