@@ -1,0 +1,184 @@
+"""Run a batch: plan, partition, screen work units (local processes or Spark), assemble.
+
+Crash safety: every unit's result is written to a temporary file and renamed into
+``OUT/.work/units``; the manifest records the plan. ``--resume`` re-plans, checks the inputs are
+unchanged, skips units whose file exists and assembles the outputs again from all units — so a
+run killed at any moment and resumed writes exactly what an uninterrupted run writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing as mp
+import os
+import shutil
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ..knowledge import get_ruleset
+from .assemble import Stats, assemble
+from .partition import partition
+from .plan import Manifest, Unit, WorkDir, atomic_write, make_plan
+from .work import Job, engine_for, run_unit
+
+KILL_ENV = "MSC_SCREEN_BATCH_KILL"  # test hook: "partition:N", "unit:N" or "assemble:N"
+
+
+class ResumeError(Exception):
+    """``--resume`` asked for, but the unfinished run was for other inputs or settings."""
+
+
+@dataclass
+class BatchOptions:
+    inputs: list[str]
+    as_of: dt.date
+    out: Path
+    workers: int = 1
+    policy: str | None = None
+    engine: str = "local"  # local | spark
+    spark_master: str | None = None
+    resume: bool = False
+    progress: bool = False
+
+
+@dataclass
+class BatchResult:
+    stats: Stats
+    units: int
+    resumed_units: int
+
+    @property
+    def errors(self) -> int:
+        return self.stats.errors_total
+
+
+class _Killer:
+    """Kills this process with SIGKILL at a chosen point, to test crash safety for real."""
+
+    def __init__(self) -> None:
+        spec = os.environ.get(KILL_ENV, "")
+        stage, _, n = spec.partition(":")
+        self.stage = stage
+        self.after = int(n) if n.isdigit() else -1
+        self.count = 0
+
+    def tick(self, stage: str) -> None:
+        if stage != self.stage or self.after < 0:
+            return
+        self.count += 1
+        if self.count >= self.after:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def run_batch(opts: BatchOptions, on_phase: Callable[[str, int], Any] | None = None,
+              on_progress: Callable[[int], Any] | None = None) -> BatchResult:
+    ruleset = get_ruleset(opts.policy)
+    inputs = [str(Path(p).absolute()) for p in opts.inputs]
+    args = {"inputs": inputs, "as_of": opts.as_of.isoformat(), "policy": opts.policy,
+            "ruleset": ruleset.ruleset_info, "policy_info": ruleset.policy_info}
+    opts.out.mkdir(parents=True, exist_ok=True)
+    work = WorkDir(opts.out)
+    fresh = make_plan(inputs, args)
+    manifest: Manifest | None = None
+    if opts.resume:
+        old = work.read_manifest()
+        if old is not None:
+            if old.args != args or old.fingerprint != fresh.fingerprint:
+                raise ResumeError(f"cannot resume in {opts.out}: the unfinished run was for "
+                                  "other inputs, as-of date, policy or knowledge base; run "
+                                  "again without --resume")
+            manifest = old
+    if manifest is None:
+        work.reset()
+        manifest = fresh
+        work.write_manifest(manifest)
+    work.units.mkdir(parents=True, exist_ok=True)
+    killer = _Killer()
+    if manifest.ndjson_files and not (manifest.partitioned and work.parts.is_dir()):
+        if on_phase:
+            on_phase("partition", 0)
+        partition(manifest, work, on_line=lambda: killer.tick("partition"))
+    units = manifest.units()
+    pending = [u for u in units if not work.unit_file(u.id).exists()]
+    job = Job(as_of=opts.as_of.isoformat(), policy=opts.policy, work=str(work.root),
+              ndjson_files=tuple(manifest.ndjson_files),
+              damaged_sources=tuple(manifest.damaged_sources))
+    if on_phase:
+        on_phase("screen", len(units))
+        if on_progress and len(units) > len(pending):
+            on_progress(0)
+
+    def done(unit_id: str, data: bytes | None, patients: int) -> None:
+        if data is not None:
+            atomic_write(work.unit_file(unit_id), data)
+        if on_progress:
+            on_progress(patients)
+        killer.tick("unit")
+
+    if pending:
+        if opts.engine == "spark":
+            from .spark import execute_spark
+
+            execute_spark(pending, job, opts.spark_master, opts.workers, done)
+        else:
+            _execute_local(pending, job, opts.workers, done)
+    if on_phase:
+        on_phase("assemble", 0)
+    stats = assemble(manifest, work, ruleset, units, on_patient=lambda: killer.tick("assemble"))
+    shutil.rmtree(work.root, ignore_errors=True)
+    return BatchResult(stats, len(units), len(units) - len(pending))
+
+
+def count_patients(data: bytes) -> int:
+    return max(0, data.count(b"\n") - 1)
+
+
+def _init_worker(policy: str | None) -> None:
+    if sys.platform.startswith("linux"):
+        try:  # die with the parent (a killed batch must not leave workers behind)
+            import ctypes
+
+            ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    engine_for(policy)
+
+
+def _pool_task(arg: tuple[dict[str, Any], Job]) -> tuple[str, int]:
+    unit, job = arg
+    data = run_unit(unit, job)
+    atomic_write(Path(job.work) / "units" / f"{unit['id']}.unit", data)
+    return unit["id"], count_patients(data)
+
+
+@contextmanager
+def _pool(workers: int, policy: str | None) -> Iterator[Any]:
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    ctx = mp.get_context(method)
+    pool = ctx.Pool(workers, initializer=_init_worker, initargs=(policy,))
+    try:
+        yield pool
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def _execute_local(pending: list[Unit], job: Job, workers: int,
+                   done: Callable[[str, bytes | None, int], None]) -> None:
+    engine_for(job.policy)  # load once; forked workers inherit it
+    if workers <= 1 or len(pending) == 1:
+        for u in pending:
+            data = run_unit(asdict(u), job)
+            done(u.id, data, count_patients(data))
+        return
+    with _pool(workers, job.policy) as pool:
+        tasks = [(asdict(u), job) for u in pending]
+        for unit_id, patients in pool.imap_unordered(_pool_task, tasks, chunksize=1):
+            done(unit_id, None, patients)

@@ -1,0 +1,108 @@
+"""``msc-screen batch``: screen a population (bundle directories, Bulk Data NDJSON exports)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from ..api import parse_as_of
+from ..errors import KnowledgeError
+from .common import EXIT_BAD_INPUT, EXIT_OK, fail
+
+
+class Engine(StrEnum):
+    local = "local"
+    spark = "spark"
+
+
+class _Bar:
+    """Rich progress on a terminal (rate in patients/s, ETA); nothing on a pipe."""
+
+    def __init__(self, console: Console) -> None:
+        self.progress = Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+            MofNCompleteColumn(), TextColumn("units ·"),
+            TextColumn("{task.fields[patients]:,} patients · {task.fields[rate]}"),
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            console=console, transient=False,
+        )
+        self.task: Any = None
+        self.patients = 0
+
+    def phase(self, name: str, total: int) -> None:
+        if self.task is None:
+            self.progress.start()
+            self.task = self.progress.add_task(name, total=total or None, patients=0,
+                                               rate="")
+        self.progress.update(self.task, description=name, total=total or None)
+
+    def advance(self, patients: int) -> None:
+        self.patients += patients
+        task = self.progress.tasks[0]
+        elapsed = task.elapsed or 0.0
+        rate = f"{self.patients / elapsed:,.0f}/s" if elapsed > 0 else ""
+        self.progress.update(self.task, advance=1 if patients or rate else 0,
+                             patients=self.patients, rate=rate)
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self.progress.stop()
+
+
+def batch(
+    inputs: list[Path] = typer.Argument(..., help="Directories or files: Bundles (.json, "
+                                        ".json.gz) and Bulk Data NDJSON exports (.ndjson[.gz])."),
+    as_of: str = typer.Option(..., "--as-of", help="Screening date (YYYY-MM-DD)."),
+    out: Path = typer.Option(..., "--out", help="Output directory."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes (local) or "
+                                "local[N] cores (Spark)."),
+    policy: str | None = typer.Option(None, "--policy", help="Policy name or YAML file."),
+    engine: Engine = typer.Option(Engine.local, "--engine", help="local or spark."),
+    spark_master: str | None = typer.Option(None, "--spark-master",
+                                            help="Spark master URL (default local[N])."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in OUT."),
+) -> None:
+    """Screen every patient in a population; write assessments, summary, errors and a report."""
+    from ..batch import BatchOptions, ResumeError, run_batch
+
+    try:
+        day = parse_as_of(as_of)
+    except ValueError as exc:
+        fail(str(exc))
+    console = Console(stderr=True)
+    bar = _Bar(console) if console.is_terminal else None
+    opts = BatchOptions(inputs=[str(p) for p in inputs], as_of=day, out=out, workers=workers,
+                        policy=policy, engine=engine.value, spark_master=spark_master,
+                        resume=resume, progress=bar is not None)
+    try:
+        result = run_batch(opts, on_phase=bar.phase if bar else None,
+                           on_progress=bar.advance if bar else None)
+    except (KnowledgeError, ResumeError) as exc:
+        if bar:
+            bar.stop()
+        fail(str(exc))
+    if bar:
+        bar.stop()
+    s = result.stats
+    summary = ", ".join(f"{n:,} {d}" for d, n in sorted(s.decisions.items()))
+    Console(stderr=True, highlight=False).print(
+        f"{s.total:,} patients screened ({summary}); {s.errors_total:,} input error(s); "
+        f"outputs in {out}")
+    raise typer.Exit(EXIT_BAD_INPUT if s.errors_total else EXIT_OK)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("batch")(batch)
