@@ -1,0 +1,367 @@
+"""The clinic's operations (accounts, invitations, answers, uploads, screening, sign-off),
+each one transaction with its audit entry. Routes and the demo call these; none decides
+anything clinical — screening is the engine's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ...engine import evaluate
+from ...knowledge import get_ruleset
+from ...questionnaire import FormDef, build_form
+from ...store import Database
+from ...store import audit as audit_log
+from ...store.clinic_models import (
+    AppSetting,
+    Invitation,
+    Patient,
+    QuestionnaireAnswer,
+    Review,
+    StoredAssessment,
+    UploadedRecord,
+    User,
+    WebSession,
+)
+from ..screening import notes_extractor
+from .config import WebConfig
+from .records import gather
+from .security import LoginThrottle, hash_password, new_token, token_hash
+
+SIGN_OFF_OUTCOMES = {
+    "proceed-to-consultation": "Proceed to consultation",
+    "not-a-candidate": "Not a candidate",
+    "more-information-needed": "More information needed",
+}
+# Outcomes that depart from a `contraindicated` decision and so need a written reason.
+DEPARTS_FROM_CONTRAINDICATED = {"proceed-to-consultation"}
+
+
+class ClinicError(ValueError):
+    """A request the clinic refuses, with a message fit to show the user."""
+
+
+def _aware(t: dt.datetime) -> dt.datetime:
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+class Clinic:
+    def __init__(self, db: Database, config: WebConfig, clock: Callable[[], dt.datetime],
+                 default_policy: str | None = None) -> None:
+        self.db = db
+        self.config = config
+        self.clock = clock
+        self.default_policy = default_policy
+        self.throttle = LoginThrottle(config.login_max_failures, config.login_window_s)
+        # SQLite has one writer at a time and a read-then-write transaction can lose the
+        # race; one in-process lock makes writes queue instead (PostgreSQL needs no lock).
+        self._write_lock: threading.Lock | None = (
+            threading.Lock() if db.engine.dialect.name == "sqlite" else None)
+
+    # ------------------------------------------------------------------ transactions
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self.db.session() as s:
+            yield s
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        if self._write_lock is None:
+            with self.db.session() as s:
+                yield s
+            return
+        with self._write_lock, self.db.session() as s:
+            yield s
+
+    def now(self) -> dt.datetime:
+        return _aware(self.clock())
+
+    def audit(self, s: Session, actor: str, action: str, target: str | None = None,
+              **details: Any) -> None:
+        audit_log.append(s, actor, action, target, details, now=self.now())
+
+    # ------------------------------------------------------------------ settings
+    def policy(self, s: Session) -> str | None:
+        row = s.get(AppSetting, "policy")
+        return row.value if row else self.default_policy
+
+    def form(self, s: Session | None = None) -> FormDef:
+        if s is None:
+            with self.read() as s2:
+                return build_form(self.policy(s2))
+        return build_form(self.policy(s))
+
+    def set_policy(self, actor: User, name: str) -> None:
+        kb = get_ruleset(self.default_policy).kb
+        if name not in kb.policies:
+            raise ClinicError(f"Unknown policy {name!r}.")
+        with self.write() as s:
+            row = s.get(AppSetting, "policy")
+            if row is None:
+                s.add(AppSetting(key="policy", value=name))
+            else:
+                row.value = name
+            self.audit(s, actor.username, "policy.set", None, policy=name)
+
+    # ------------------------------------------------------------------ users and sessions
+    def create_user(self, username: str, password: str, role: str, actor: str = "system"
+                    ) -> User:
+        username = username.strip()
+        if role not in ("staff", "physician", "admin"):
+            raise ClinicError("Role must be staff, physician or admin.")
+        if not username or len(username) > 80:
+            raise ClinicError("Enter a user name of up to 80 characters.")
+        if len(password) < 12:
+            raise ClinicError("Passwords need at least 12 characters.")
+        with self.write() as s:
+            if s.scalar(select(User).where(User.username == username)) is not None:
+                raise ClinicError("That user name is taken.")
+            u = User(username=username, password_hash=hash_password(password), role=role,
+                     active=True, created_at=self.now())
+            s.add(u)
+            s.flush()
+            self.audit(s, actor, "user.create", f"User/{u.id}", role=role)
+            return u
+
+    def set_user_active(self, actor: User, user_id: int, active: bool) -> None:
+        with self.write() as s:
+            u = s.get(User, user_id)
+            if u is None:
+                raise ClinicError("No such user.")
+            if u.id == actor.id and not active:
+                raise ClinicError("You cannot deactivate your own account.")
+            u.active = active
+            if not active:
+                for ws in s.scalars(select(WebSession).where(WebSession.user_id == u.id)):
+                    s.delete(ws)
+            self.audit(s, actor.username, "user.activate" if active else "user.deactivate",
+                       f"User/{u.id}")
+
+    def start_session(self, user: User) -> str:
+        token = new_token()
+        with self.write() as s:
+            now = self.now()
+            s.add(WebSession(token_hash=token_hash(token), user_id=user.id, created_at=now,
+                             last_seen=now))
+            self.audit(s, user.username, "login", f"User/{user.id}")
+        return token
+
+    def session_user(self, token: str | None) -> User | None:
+        """The signed-in user, or None when the session is unknown or idle too long."""
+        if not token:
+            return None
+        now = self.now()
+        with self.read() as s:
+            ws = s.scalar(select(WebSession).where(WebSession.token_hash == token_hash(token)))
+            if ws is None:
+                return None
+            user = s.get(User, ws.user_id)
+            idle = (now - _aware(ws.last_seen)).total_seconds()
+            stale = idle > self.config.idle_timeout_s
+            touch = idle > 30
+        if stale or user is None or not user.active:
+            self.end_session(token, reason="timeout" if stale else "inactive")
+            return None
+        if touch:
+            with self.write() as s:
+                ws2 = s.scalar(select(WebSession)
+                               .where(WebSession.token_hash == token_hash(token)))
+                if ws2 is not None:
+                    ws2.last_seen = now
+        return user
+
+    def end_session(self, token: str, reason: str = "logout") -> None:
+        with self.write() as s:
+            ws = s.scalar(select(WebSession).where(WebSession.token_hash == token_hash(token)))
+            if ws is not None:
+                self.audit(s, f"User/{ws.user_id}", f"session.{reason}", f"User/{ws.user_id}")
+                s.delete(ws)
+
+    # ------------------------------------------------------------------ patients, invitations
+    def create_patient(self, actor: str, name: str, birth_date: str | None,
+                       gender: str | None) -> Patient:
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise ClinicError("Enter the patient's name (up to 200 characters).")
+        if birth_date:
+            try:
+                dt.date.fromisoformat(birth_date)
+            except ValueError:
+                raise ClinicError("Enter the birth date as YYYY-MM-DD.") from None
+        if gender and gender not in ("female", "male", "other", "unknown"):
+            raise ClinicError("Choose the sex from the list.")
+        with self.write() as s:
+            p = Patient(fhir_id=str(uuid.uuid4()), display_name=name,
+                        birth_date=birth_date or None, gender=gender or None,
+                        created_at=self.now())
+            s.add(p)
+            s.flush()
+            self.audit(s, actor, "patient.create", f"Patient/{p.id}")
+            return p
+
+    def create_invitation(self, actor: User | None, patient_id: int) -> str:
+        token = new_token()
+        with self.write() as s:
+            if s.get(Patient, patient_id) is None:
+                raise ClinicError("No such patient.")
+            now = self.now()
+            inv = Invitation(token_hash=token_hash(token), patient_id=patient_id,
+                             created_by=actor.id if actor else None, created_at=now,
+                             expires_at=now + dt.timedelta(seconds=self.config.invitation_ttl_s))
+            s.add(inv)
+            s.flush()
+            self.audit(s, actor.username if actor else "system", "invitation.create",
+                       f"Patient/{patient_id}", invitation=inv.id)
+        return token
+
+    def invitation(self, s: Session, token: str) -> Invitation | None:
+        """The invitation for a link token: None if unknown or expired (used ones are
+        returned so the page can say the answers were sent)."""
+        inv = s.scalar(select(Invitation).where(Invitation.token_hash == token_hash(token)))
+        if inv is None:
+            return None
+        if inv.used_at is None and _aware(inv.expires_at) <= self.now():
+            return None
+        return inv
+
+    def saved_response(self, s: Session, inv: Invitation) -> QuestionnaireAnswer | None:
+        return s.scalar(select(QuestionnaireAnswer)
+                        .where(QuestionnaireAnswer.invitation_id == inv.id))
+
+    def save_answers(self, token: str, answers: dict[str, Any], *, final: bool
+                     ) -> StoredAssessment | None:
+        """Store the answers on the link's response; on ``final``, use the link up and
+        screen the patient. Raises ClinicError if the link is not open."""
+        from ...questionnaire import to_response
+
+        with self.write() as s:
+            inv = self.invitation(s, token)
+            if inv is None or inv.used_at is not None:
+                raise ClinicError("This link is no longer open.")
+            form = self.form(s)
+            patient = s.get(Patient, inv.patient_id)
+            assert patient is not None
+            row = self.saved_response(s, inv)
+            now = self.now()
+            rid = f"qr-{inv.id}"
+            resource = to_response(form, answers, response_id=rid,
+                                   patient_ref=f"Patient/{patient.fhir_id}", authored=now,
+                                   completed=final)
+            if row is None:
+                row = QuestionnaireAnswer(patient_id=patient.id, invitation_id=inv.id,
+                                          status=resource["status"], resource=resource,
+                                          updated_at=now)
+                s.add(row)
+            else:
+                row.status, row.resource, row.updated_at = resource["status"], resource, now
+            s.flush()
+            actor = f"Invitation/{inv.id}"
+            self.audit(s, actor, "questionnaire.submit" if final else "questionnaire.save",
+                       f"Patient/{patient.id}", response=row.id)
+            if not final:
+                return None
+            inv.used_at = now
+            return self._screen(s, patient, actor, "questionnaire")
+
+    # ------------------------------------------------------------------ records and screening
+    def add_upload(self, actor: User, patient_id: int, filename: str, data: bytes
+                   ) -> StoredAssessment:
+        with self.write() as s:
+            patient = s.get(Patient, patient_id)
+            if patient is None:
+                raise ClinicError("No such patient.")
+            rec = UploadedRecord(patient_id=patient_id, filename=filename[:255], data=data,
+                                 uploaded_by=actor.id, created_at=self.now())
+            s.add(rec)
+            s.flush()
+            self.audit(s, actor.username, "record.upload", f"Patient/{patient_id}",
+                       upload=rec.id, bytes=len(data))
+            return self._screen(s, patient, actor.username, "upload")
+
+    def rescreen(self, actor: str, patient_id: int, trigger: str = "rescreen"
+                 ) -> StoredAssessment:
+        with self.write() as s:
+            patient = s.get(Patient, patient_id)
+            if patient is None:
+                raise ClinicError("No such patient.")
+            return self._screen(s, patient, actor, trigger)
+
+    def _screen(self, s: Session, patient: Patient, actor: str, trigger: str
+                ) -> StoredAssessment:
+        uploads = [(f"upload-{u.id}-{u.filename}", u.data) for u in s.scalars(
+            select(UploadedRecord).where(UploadedRecord.patient_id == patient.id)
+            .order_by(UploadedRecord.id))]
+        responses = [r.resource for r in s.scalars(
+            select(QuestionnaireAnswer).where(QuestionnaireAnswer.patient_id == patient.id,
+                                              QuestionnaireAnswer.status == "completed")
+            .order_by(QuestionnaireAnswer.id))]
+        got = gather(patient.fhir_id, patient.gender, patient.birth_date, uploads, responses)
+        ruleset = get_ruleset(self.policy(s))
+        now = self.now()
+        assessment = evaluate(got.record, ruleset, now.date(), notes_extractor())
+        doc = assessment.to_dict()
+        doc["input_errors"] = [e.describe() for e in got.errors]
+        stored = StoredAssessment(
+            patient_id=patient.id, decision=assessment.decision,
+            as_of=assessment.as_of.isoformat(), ruleset_sha256=ruleset.sha256,
+            policy_name=ruleset.policy_name, policy_sha256=ruleset.policy_sha256,
+            trigger=trigger, document=doc, created_at=now)
+        s.add(stored)
+        s.flush()
+        self.audit(s, actor, "assessment.create", f"Patient/{patient.id}",
+                   assessment=stored.id, decision=assessment.decision, trigger=trigger,
+                   ruleset=ruleset.sha256, policy=ruleset.policy_name)
+        return stored
+
+    # ------------------------------------------------------------------ reviews
+    def sign_off(self, actor: User, patient_id: int, assessment_id: int, outcome: str,
+                 reason: str) -> Review:
+        if actor.role != "physician":
+            raise PermissionError("Only a physician can sign off.")
+        if outcome not in SIGN_OFF_OUTCOMES:
+            raise ClinicError("Choose one of the sign-off outcomes.")
+        reason = reason.strip()
+        with self.write() as s:
+            latest = s.scalar(select(StoredAssessment)
+                              .where(StoredAssessment.patient_id == patient_id)
+                              .order_by(StoredAssessment.id.desc()).limit(1))
+            if latest is None or latest.id != assessment_id:
+                raise ClinicError("The screening changed since this page was opened; "
+                                  "review the newest result before signing off.")
+            if (latest.decision == "contraindicated" and outcome in DEPARTS_FROM_CONTRAINDICATED
+                    and not reason):
+                raise ClinicError("A reason is required when the decision departs from a "
+                                  "contraindicated finding.")
+            rv = Review(patient_id=patient_id, assessment_id=assessment_id, user_id=actor.id,
+                        kind="sign-off", outcome=outcome, reason=reason or None,
+                        created_at=self.now())
+            s.add(rv)
+            s.flush()
+            self.audit(s, actor.username, "signoff.create", f"Patient/{patient_id}",
+                       review=rv.id, assessment=assessment_id, outcome=outcome,
+                       departs=latest.decision == "contraindicated"
+                       and outcome in DEPARTS_FROM_CONTRAINDICATED)
+            return rv
+
+    def add_note(self, actor: User, patient_id: int, assessment_id: int, text: str) -> Review:
+        text = text.strip()
+        if not text:
+            raise ClinicError("Write the note before saving it.")
+        with self.write() as s:
+            a = s.get(StoredAssessment, assessment_id)
+            if a is None or a.patient_id != patient_id:
+                raise ClinicError("No such screening.")
+            rv = Review(patient_id=patient_id, assessment_id=assessment_id, user_id=actor.id,
+                        kind="note", outcome=None, reason=text[:4000], created_at=self.now())
+            s.add(rv)
+            s.flush()
+            self.audit(s, actor.username, "review.note", f"Patient/{patient_id}", review=rv.id)
+            return rv
