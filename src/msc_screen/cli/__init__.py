@@ -39,4 +39,24 @@ _register()
 
 
 def main() -> None:
-    app()
+    """Entry point: user errors and internal errors print one clear line, never a traceback
+    (set MSC_SCREEN_DEBUG=1 to see one)."""
+    import os
+    import sys
+
+    from ..errors import MscScreenError
+    from .common import EXIT_INTERNAL, print_error
+
+    try:
+        app(standalone_mode=True)
+    except MscScreenError as exc:
+        if os.environ.get("MSC_SCREEN_DEBUG"):
+            raise
+        print_error(str(exc))
+        sys.exit(EXIT_INTERNAL)
+    except Exception as exc:
+        if os.environ.get("MSC_SCREEN_DEBUG"):
+            raise
+        print_error(f"internal error ({type(exc).__name__}); rerun with MSC_SCREEN_DEBUG=1 "
+                    "for details")
+        sys.exit(EXIT_INTERNAL)

@@ -46,7 +46,7 @@ def screen(
         ruleset = get_ruleset(policy)
     except KnowledgeError as exc:
         fail(str(exc))
-    builder = RecordBuilder()
+    builder = RecordBuilder.for_ruleset(ruleset)
     for result in read_paths(paths):
         builder.add(result)
     records = builder.finish()

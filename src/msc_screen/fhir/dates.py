@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
+from functools import lru_cache
 
 from ..model import DateRange
 
@@ -18,19 +19,21 @@ class BadDate(ValueError):
     pass
 
 
+@lru_cache(maxsize=65536)
 def parse_date(value: str) -> DateRange:
     """Parse a FHIR date/dateTime/instant; the local calendar date as recorded is kept.
 
-    Raises BadDate for malformed or impossible values (e.g. 2024-02-31).
+    Raises BadDate for malformed or impossible values (e.g. 2024-02-31). Messages never
+    repeat the value: a date can identify a patient.
     """
     m = _DATE.fullmatch(value.strip())
     if m is None:
-        raise BadDate(f"not a FHIR date/dateTime: {value!r}")
+        raise BadDate("not a FHIR date/dateTime (expected YYYY, YYYY-MM, YYYY-MM-DD or an ISO dateTime)")
     y, mo, d = m.group(1), m.group(2), m.group(3)
     try:
         year = int(y)
         if year < 1:
-            raise BadDate(f"impossible date {value!r}")
+            raise BadDate("impossible date (year 0)")
         if mo is None:
             return DateRange(dt.date(year, 1, 1), dt.date(year, 12, 31), y)
         month = int(mo)
@@ -40,12 +43,12 @@ def parse_date(value: str) -> DateRange:
         day = dt.date(year, month, int(d))
         if m.group(4) is not None and (int(m.group(4)) > 23 or int(m.group(5)) > 59
                                        or (m.group(6) and int(m.group(6)) > 60)):
-            raise BadDate(f"impossible time in {value!r}")
+            raise BadDate("impossible time of day")
         return DateRange(day, day, day.isoformat())
     except ValueError as exc:
         if isinstance(exc, BadDate):
             raise
-        raise BadDate(f"impossible date {value!r}") from None
+        raise BadDate("impossible date (no such day or month)") from None
 
 
 def add_years(birth: DateRange, years: float) -> DateRange:

@@ -17,8 +17,7 @@ import msgspec
 import orjson
 
 from ..errors import InputError
-from .resource_types import R4_RESOURCE_TYPES
-from .structs import RESOURCE_DECODER, FResource
+from .structs import _READ, RESOURCE_DECODER, UNTYPED_DECODER, Bundle, FBase
 
 SUFFIXES = (".json", ".ndjson", ".jsonl", ".json.gz", ".ndjson.gz", ".jsonl.gz")
 MAX_BYTES = 2 * 1024**3
@@ -29,7 +28,7 @@ class ReadResult:
     """The resources of one source, in document order, with each one's fullUrl."""
 
     source: str
-    resources: list[tuple[FResource, str | None, int | None]] = field(default_factory=list)
+    resources: list[tuple[FBase, str | None, int | None]] = field(default_factory=list)
     ndjson: bool = False
     error: InputError | None = None
 
@@ -91,6 +90,9 @@ def read_bytes(data: bytes, source: str = "<bytes>", *, ndjson: bool | None = No
             msg = str(exc)
             if ndjson is None and "trailing characters" in msg and data.lstrip()[:1] == b"{":
                 return _read_ndjson(data, source)
+            if "missing required field `resourceType`" in msg and not _is_object(data):
+                raise InputError(source, "top-level JSON value is not an object, expected a "
+                                 "FHIR resource or Bundle") from None
             raise _decode_error(exc, data, source, None) from None
         result = ReadResult(source)
         _collect(top, None, source, result, None, "$")
@@ -123,6 +125,14 @@ def _decode_error(exc: msgspec.DecodeError, data: bytes, source: str,
         # "Expected `str | null`, got `int` - at `$.entry[3].resource.onsetDateTime`"
         reason, _, path = msg.partition(" - at ")
         path = path.strip("`")
+        if path.endswith("resourceType") and reason.startswith("Invalid value"):
+            value = reason.removeprefix("Invalid value").strip()
+            return InputError(source, f"unknown resourceType {value}", line=line,
+                              resource=_resource_at(data, path.rsplit(".", 1)[0]),
+                              field=path)
+        if "missing required field `resourceType`" in reason:
+            return InputError(source, "no resourceType: not a FHIR resource", line=line,
+                              field=(path + ".resourceType") if path else "resourceType")
         if reason.startswith("Expected `object`") and path in ("", "$"):
             kind = reason.split("got `")[-1].rstrip("`")
             return InputError(source, f"top-level JSON value is {kind_article(kind)}, expected a "
@@ -135,6 +145,14 @@ def _decode_error(exc: msgspec.DecodeError, data: bytes, source: str,
     if "recursion" in msg.lower() or "depth" in msg.lower():
         return InputError(source, "JSON nested too deeply", line=line)
     return InputError(source, f"not valid JSON ({msg})", line=line)
+
+
+def _is_object(data: bytes) -> bool:
+    try:
+        UNTYPED_DECODER.decode(data)
+    except msgspec.DecodeError:
+        return False
+    return True
 
 
 def kind_article(kind: str) -> str:
@@ -162,21 +180,20 @@ def _resource_at(data: bytes, path: str) -> str | None:
     return best
 
 
-def _collect(res: FResource, full_url: str | None, source: str, out: ReadResult,
+def _collect(res: FBase, full_url: str | None, source: str, out: ReadResult,
              line: int | None, path: str) -> None:
-    rtype = res.resourceType
-    if rtype is None:
-        raise InputError(source, "no resourceType: not a FHIR resource", line=line,
-                         field=f"{path}.resourceType")
-    if rtype not in R4_RESOURCE_TYPES:
-        raise InputError(source, f"unknown resourceType {rtype!r}", line=line,
-                         resource=f"{rtype}/{res.id or '?'}", field=f"{path}.resourceType")
-    if rtype == "Bundle":
-        for i, e in enumerate(res.entry or ()):
-            if e.resource is not None:
-                _collect(e.resource, e.fullUrl, source, out, line, f"{path}.entry[{i}].resource")
-        return
-    out.resources.append((res, full_url, line))
+    """Keep the resources the rules read (Bundles are flattened); skip the rest."""
+    if isinstance(res, Bundle):
+        for e in res.entry or ():
+            r = e.resource
+            if r is None:
+                continue
+            if isinstance(r, Bundle):
+                _collect(r, e.fullUrl, source, out, line, path)
+            elif isinstance(r, _READ):
+                out.resources.append((r, e.fullUrl, line))
+    elif isinstance(res, _READ):
+        out.resources.append((res, full_url, line))
 
 
 def read_source(src: Any, name: str | None = None) -> list[ReadResult]:

@@ -31,16 +31,31 @@ from ..terminology.systems import system_key
 from .dates import BadDate, add_years, parse_date
 from .reader import ReadResult
 from .structs import (
+    BOOL_DECODER,
     CC_DECODER,
-    CONTENT_DECODER,
-    QR_ITEMS_DECODER,
+    CC_LIST_DECODER,
+    CONTAINED_DECODER,
+    INT_DECODER,
+    QUANTITY_DECODER,
+    RANGE_LIST_DECODER,
+    STR_DECODER,
+    AllergyIntolerance,
+    Condition,
+    DocumentReference,
+    FBase,
+    FClinical,
     FCodeableConcept,
     FPeriod,
     FQRItem,
     FQuantity,
     FRange,
     FReference,
-    FResource,
+    Medication,
+    Observation,
+    Patient,
+    Procedure,
+    QuestionnaireResponse,
+    _MedicationUse,
 )
 
 
@@ -52,6 +67,21 @@ def _codings(cc: FCodeableConcept | None) -> tuple[Coding, ...]:
         if c.code:
             out.append(Coding(system_key(c.system) or c.system, c.code, c.display))
     return tuple(out)
+
+
+def _wanted(cc: FCodeableConcept | None, codes: frozenset[str] | None) -> bool:
+    """Could a rule read this record? Yes when no filter, when a code is one the rules use,
+    or when nothing is coded in a known system (free-text patterns may then apply)."""
+    if codes is None:
+        return True
+    if cc is None:
+        return False
+    known = False
+    for c in cc.coding or ():
+        if c.code in codes:
+            return True
+        known = known or system_key(c.system) is not None
+    return not known and bool(cc.text)
 
 
 def _status(cc: FCodeableConcept | None) -> str | None:
@@ -96,13 +126,6 @@ class _Conv:
         end = self.date(p.end, f"{fld}.end")
         return end or self.date(p.start, f"{fld}.start")
 
-    def cc(self, raw: msgspec.Raw | None, fld: str) -> FCodeableConcept | None:
-        if raw is None or not len(raw):
-            return None
-        try:
-            return CC_DECODER.decode(raw)
-        except msgspec.DecodeError as exc:
-            raise self.err(f"not a CodeableConcept ({exc})", fld) from None
 
 
 def _age_date(birth: DateRange | None, age: FQuantity | None) -> DateRange | None:
@@ -127,20 +150,33 @@ def _range_date(birth: DateRange | None, r: FRange | None) -> DateRange | None:
 
 @dataclass
 class _Pending:
-    patients: dict[str, FResource] = field(default_factory=dict)
+    patients: dict[str, Patient] = field(default_factory=dict)
     items: list[tuple[str, str, Any]] = field(default_factory=list)  # (patient key, kind, item)
     medications: dict[str, FCodeableConcept | None] = field(default_factory=dict)
+    observation_codes: frozenset[str] | None = None
+    procedure_codes: frozenset[str] | None = None
 
 
 class RecordBuilder:
     """Accumulates files; ``records()`` returns patients sorted by id (deterministic)."""
 
-    def __init__(self) -> None:
+    def __init__(self, observation_codes: frozenset[str] | None = None,
+                 procedure_codes: frozenset[str] | None = None) -> None:
+        """``observation_codes``/``procedure_codes``: when given, only observations or
+        procedures carrying one of these codes are converted — pass the ruleset's
+        (``CompiledRuleset.observation_codes``) so thousands of vital signs the rules never
+        read are not materialised. Use ``RecordBuilder.for_ruleset(rs)``."""
+        self.observation_codes = observation_codes
+        self.procedure_codes = procedure_codes
         self._records: dict[str, PatientRecord] = {}
         self._births: dict[str, DateRange | None] = {}
         self._deferred_age: list[tuple[str, str, Any]] = []
         self.errors: list[InputError] = []
         self.shared_warnings: list[str] = []
+
+    @classmethod
+    def for_ruleset(cls, ruleset: Any) -> RecordBuilder:
+        return cls(ruleset.observation_codes, ruleset.procedure_codes)
 
     # -- public ---------------------------------------------------------------------------
     def add(self, result: ReadResult) -> bool:
@@ -186,12 +222,13 @@ class RecordBuilder:
 
     def _convert(self, result: ReadResult) -> _Pending:
         conv = _Conv(result.source)
-        pend = _Pending()
+        pend = _Pending(observation_codes=self.observation_codes,
+                        procedure_codes=self.procedure_codes)
         url_to_pid: dict[str, str] = {}
         # pass 1: patients and medications (targets of references)
         for res, full_url, line in result.resources:
             conv.line = line
-            if res.resourceType == "Patient":
+            if isinstance(res, Patient):
                 pid = res.id or (full_url.rsplit(":", 1)[-1] if full_url else None)
                 if not pid:
                     conv.where = "Patient/?"
@@ -200,22 +237,22 @@ class RecordBuilder:
                 if full_url:
                     url_to_pid[full_url] = pid
                 url_to_pid[f"Patient/{pid}"] = pid
-            elif res.resourceType == "Medication":
-                conv.where = f"Medication/{res.id}"
-                cc = conv.cc(res.code, "code")
+            elif isinstance(res, Medication):
+                cc = res.code
                 for key in (full_url, f"Medication/{res.id}" if res.id else None):
                     if key:
                         pend.medications[key] = cc
         only = next(iter(pend.patients)) if len(pend.patients) == 1 else None
         # pass 2: clinical resources
         for res, _url, line in result.resources:
-            rtype = res.resourceType
-            if rtype in ("Patient", "Medication") or rtype not in _CONVERTERS:
+            converter = _CONVERTERS.get(type(res))
+            if converter is None:
                 continue
+            assert isinstance(res, FClinical)
             conv.line = line
-            conv.where = f"{rtype}/{res.id or '?'}"
+            conv.where = f"{type(res).__name__}/{res.id or '?'}"
             pid = self._subject(res, url_to_pid, only, conv)
-            for kind, item in _CONVERTERS[rtype](res, conv, pend):
+            for kind, item in converter(res, conv, pend):
                 pend.items.append((pid, kind, item))
         # validate patient fields now, so a bad birthDate rejects the file
         for pid, res in pend.patients.items():
@@ -224,7 +261,7 @@ class RecordBuilder:
             conv.date(res.deceasedDateTime, "deceasedDateTime")
         return pend
 
-    def _subject(self, res: FResource, url_to_pid: dict[str, str], only: str | None,
+    def _subject(self, res: FClinical, url_to_pid: dict[str, str], only: str | None,
                  conv: _Conv) -> str:
         ref: FReference | None = res.subject or res.patient
         if ref is None or not ref.reference:
@@ -304,8 +341,8 @@ class _AgeCondition:
         return replace(self.item, onset=onset, abatement=abate)
 
 
-def _condition(res: FResource, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, Any]]:
-    cc = conv.cc(res.code, "code")
+def _condition(res: Any, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, Any]]:
+    cc = res.code
     onset = conv.date(res.onsetDateTime, "onsetDateTime") or conv.period_start(
         res.onsetPeriod, "onsetPeriod")
     abatement = conv.date(res.abatementDateTime, "abatementDateTime") or conv.period_end(
@@ -338,34 +375,48 @@ def _condition(res: FResource, conv: _Conv, pend: _Pending) -> Iterable[tuple[st
     yield "conditions", item
 
 
-def _observation(res: FResource, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, Any]]:
-    cc = conv.cc(res.code, "code")
+def _raw(conv: _Conv, dec: msgspec.json.Decoder[Any], raw: msgspec.Raw, fld: str) -> Any:
+    if not len(raw):
+        return None
+    try:
+        return dec.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise conv.err(f"wrong type ({exc})", fld) from None
+
+
+def _observation(res: Any, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, Any]]:
+    cc = res.code
+    if not _wanted(cc, pend.observation_codes):
+        return
+    codings = _codings(cc)
     eff = (conv.date(res.effectiveDateTime, "effectiveDateTime")
            or conv.period_start(res.effectivePeriod, "effectivePeriod")
            or conv.date(res.effectiveInstant, "effectiveInstant")
            or conv.date(res.issued, "issued"))
-    q = res.valueQuantity
+    q = _raw(conv, QUANTITY_DECODER, res.valueQuantity, "valueQuantity")
     ref_low = ref_high = None
-    for rr in res.referenceRange or ():
+    for rr in _raw(conv, RANGE_LIST_DECODER, res.referenceRange, "referenceRange") or ():
         if rr.high is not None and rr.high.value is not None and ref_high is None:
             ref_high = rr.high.value
         if rr.low is not None and rr.low.value is not None and ref_low is None:
             ref_low = rr.low.value
     interp: list[str] = []
-    for icc in res.interpretation or ():
+    for icc in _raw(conv, CC_LIST_DECODER, res.interpretation, "interpretation") or ():
         interp.extend(c.code.strip().upper() for c in icc.coding or () if c.code)
-    vcc = res.valueCodeableConcept
-    value_text = res.valueString
+    vcc = _raw(conv, CC_DECODER, res.valueCodeableConcept, "valueCodeableConcept")
+    value_text = _raw(conv, STR_DECODER, res.valueString, "valueString")
     if value_text is None and vcc is not None:
         value_text = vcc.text or next((c.display for c in vcc.coding or () if c.display), None)
-    if value_text is None and res.valueBoolean is not None:
-        value_text = "true" if res.valueBoolean else "false"
+    vbool = _raw(conv, BOOL_DECODER, res.valueBoolean, "valueBoolean")
+    if value_text is None and vbool is not None:
+        value_text = "true" if vbool else "false"
     value = q.value if q is not None else None
-    if value is None and res.valueInteger is not None:
-        value = float(res.valueInteger)
+    vint = _raw(conv, INT_DECODER, res.valueInteger, "valueInteger")
+    if value is None and vint is not None:
+        value = float(vint)
     yield "observations", ObservationItem(
         reference=conv.where,
-        codings=_codings(cc),
+        codings=codings,
         status=(res.status or "").lower() or None,
         effective=eff,
         value=value,
@@ -379,21 +430,25 @@ def _observation(res: FResource, conv: _Conv, pend: _Pending) -> Iterable[tuple[
     )
 
 
-def _medication(res: FResource, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, Any]]:
+def _medication(res: Any, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, Any]]:
     cc = res.medicationCodeableConcept
     if cc is None and res.medicationReference is not None:
         ref = res.medicationReference.reference or ""
         cc = pend.medications.get(ref)
-        if cc is None and ref.startswith("#"):
-            for c in res.contained or ():
-                if c.resourceType == "Medication" and c.id == ref[1:]:
-                    cc = conv.cc(c.code, "contained.code")
+        if cc is None and ref.startswith("#") and len(res.contained):
+            try:
+                contained = CONTAINED_DECODER.decode(res.contained)
+            except msgspec.DecodeError as exc:
+                raise conv.err(f"malformed contained resources ({exc})", "contained") from None
+            for c in contained:
+                if isinstance(c, Medication) and c.id == ref[1:]:
+                    cc = c.code
         if cc is None and res.medicationReference.display:
             cc = FCodeableConcept(text=res.medicationReference.display)
-    start = (conv.date(res.authoredOn, "authoredOn")
+    start = (conv.date(getattr(res, "authoredOn", None), "authoredOn")
              or conv.date(res.effectiveDateTime, "effectiveDateTime")
              or conv.period_start(res.effectivePeriod, "effectivePeriod")
-             or conv.date(res.dateAsserted, "dateAsserted"))
+             or conv.date(getattr(res, "dateAsserted", None), "dateAsserted"))
     end = conv.period_end(res.effectivePeriod, "effectivePeriod") if (
         res.effectivePeriod and res.effectivePeriod.end) else None
     yield "medications", MedicationItem(
@@ -402,8 +457,10 @@ def _medication(res: FResource, conv: _Conv, pend: _Pending) -> Iterable[tuple[s
     )
 
 
-def _procedure(res: FResource, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, Any]]:
-    cc = conv.cc(res.code, "code")
+def _procedure(res: Any, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, Any]]:
+    cc = res.code
+    if not _wanted(cc, pend.procedure_codes):
+        return
     performed = conv.date(res.performedDateTime, "performedDateTime") or conv.period_start(
         res.performedPeriod, "performedPeriod")
     yield "procedures", ProcedureItem(
@@ -412,8 +469,8 @@ def _procedure(res: FResource, conv: _Conv, pend: _Pending) -> Iterable[tuple[st
     )
 
 
-def _allergy(res: FResource, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, Any]]:
-    cc = conv.cc(res.code, "code")
+def _allergy(res: Any, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, Any]]:
+    cc = res.code
     yield "allergies", AllergyItem(
         reference=conv.where, codings=_codings(cc), clinical_status=_status(res.clinicalStatus),
         verification=_status(res.verificationStatus),
@@ -423,13 +480,10 @@ def _allergy(res: FResource, conv: _Conv, pend: _Pending) -> Iterable[tuple[str,
     )
 
 
-def _document(res: FResource, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, Any]]:
+def _document(res: Any, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, Any]]:
     if (res.status or "current") == "entered-in-error":
         return
-    try:
-        contents = CONTENT_DECODER.decode(res.content) if len(res.content) else []
-    except msgspec.DecodeError as exc:
-        raise conv.err(f"malformed content ({exc})", "content") from None
+    contents = res.content or []
     date = conv.date(res.date, "date")
     texts = []
     for i, c in enumerate(contents):
@@ -474,14 +528,11 @@ def _answer_values(a: Any, conv: _Conv, fld: str) -> list[Any]:
     return vals
 
 
-def _questionnaire_response(res: FResource, conv: _Conv, pend: _Pending
+def _questionnaire_response(res: Any, conv: _Conv, pend: _Pending
                             ) -> Iterable[tuple[str, Any]]:
     if (res.status or "completed") in ("entered-in-error", "stopped"):
         return
-    try:
-        items = QR_ITEMS_DECODER.decode(res.item) if len(res.item) else []
-    except msgspec.DecodeError as exc:
-        raise conv.err(f"malformed item ({exc})", "item") from None
+    items = res.item or []
     authored = conv.date(res.authored, "authored")
 
     def walk(items: list[FQRItem], path: str) -> Iterable[tuple[str, Any]]:
@@ -516,21 +567,24 @@ def _show(v: Any) -> str:
     return str(v)
 
 
-_CONVERTERS = {
-    "Condition": _condition,
-    "Observation": _observation,
-    "MedicationRequest": _medication,
-    "MedicationStatement": _medication,
-    "Procedure": _procedure,
-    "AllergyIntolerance": _allergy,
-    "DocumentReference": _document,
-    "QuestionnaireResponse": _questionnaire_response,
+_CONVERTERS: dict[type[FBase], Any] = {
+    Condition: _condition,
+    Observation: _observation,
+    _MedicationUse: _medication,
+    Procedure: _procedure,
+    AllergyIntolerance: _allergy,
+    DocumentReference: _document,
+    QuestionnaireResponse: _questionnaire_response,
 }
+for _cls in _MedicationUse.__subclasses__():
+    _CONVERTERS[_cls] = _medication
 
 
-def build_records(results: Iterable[ReadResult]) -> tuple[list[PatientRecord], list[InputError]]:
-    """Records for every patient in ``results`` (sorted by id) and the sources rejected."""
-    b = RecordBuilder()
+def build_records(results: Iterable[ReadResult],
+                  ruleset: Any = None) -> tuple[list[PatientRecord], list[InputError]]:
+    """Records for every patient in ``results`` (sorted by id) and the sources rejected;
+    with a ruleset, only what it can read is materialised."""
+    b = RecordBuilder.for_ruleset(ruleset) if ruleset is not None else RecordBuilder()
     for r in results:
         b.add(r)
     return b.finish(), b.errors

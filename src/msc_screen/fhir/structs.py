@@ -1,15 +1,20 @@
-"""The subset of FHIR R4 the rules read, as msgspec structs.
+"""The subset of FHIR R4 the rules read, as msgspec structs — one per resource type.
 
-Only these fields are materialised; every other field and extension is skipped by the
-decoder without building Python objects, which is why screening outruns a generic JSON parse.
-Fields whose type differs between resource types (``code``, ``category``, ``item``,
-``content``) are kept as raw JSON and decoded only for the resource types that need them.
+Decoding goes through a tagged union on ``resourceType``: the resource types the rules read
+get structs with exactly the fields needed (typed, so no second decode), and every other R4
+type gets an empty struct, which msgspec fills by skipping the bytes without building any
+Python objects. That is why screening outruns a generic JSON parse of the same bytes. An
+unknown ``resourceType`` fails the union, which the reader reports as such.
 """
 
 from __future__ import annotations
 
+from typing import Any, Union
+
 import msgspec
 from msgspec import Raw, Struct
+
+from .resource_types import R4_RESOURCE_TYPES
 
 _EMPTY = Raw()  # an absent raw field (msgspec.Raw cannot be Optional)
 
@@ -78,19 +83,27 @@ class FQRItem(Struct):
     item: list[FQRItem] | None = None
 
 
-class FResource(Struct):
-    resourceType: str | None = None
+class FBase(Struct, tag_field="resourceType"):
+    """Every resource: its id. Subclasses are tagged with their resource type."""
+
     id: str | None = None
+
+
+class FClinical(FBase):
     status: str | None = None
     subject: FReference | None = None
     patient: FReference | None = None
-    code: Raw = _EMPTY
-    # Patient
+
+
+class Patient(FBase, tag="Patient"):
     gender: str | None = None
     birthDate: str | None = None
     deceasedBoolean: bool | None = None
     deceasedDateTime: str | None = None
-    # Condition / AllergyIntolerance
+
+
+class Condition(FClinical, tag="Condition"):
+    code: FCodeableConcept | None = None
     clinicalStatus: FCodeableConcept | None = None
     verificationStatus: FCodeableConcept | None = None
     onsetDateTime: str | None = None
@@ -105,11 +118,29 @@ class FResource(Struct):
     abatementString: str | None = None
     abatementBoolean: bool | None = None  # STU3 leftover seen in the wild
     recordedDate: str | None = None
-    # Observation
+
+
+class Observation(FClinical, tag="Observation"):
+    """Observations are most of a record's bytes and few matter to the rules: the code is
+    decoded at once, the value parts kept raw and decoded only for observations a rule reads."""
+
+    code: FCodeableConcept | None = None
     effectiveDateTime: str | None = None
     effectivePeriod: FPeriod | None = None
     effectiveInstant: str | None = None
     issued: str | None = None
+    valueQuantity: Raw = _EMPTY
+    valueCodeableConcept: Raw = _EMPTY
+    valueString: Raw = _EMPTY
+    valueBoolean: Raw = _EMPTY
+    valueInteger: Raw = _EMPTY
+    interpretation: Raw = _EMPTY
+    referenceRange: Raw = _EMPTY
+
+
+class ObservationValue(Struct):
+    """The value parts of an Observation, decoded from its raw fields on demand."""
+
     valueQuantity: FQuantity | None = None
     valueCodeableConcept: FCodeableConcept | None = None
     valueString: str | None = None
@@ -117,31 +148,83 @@ class FResource(Struct):
     valueInteger: int | None = None
     interpretation: list[FCodeableConcept] | None = None
     referenceRange: list[FRange] | None = None
-    # MedicationRequest / MedicationStatement
+
+
+class _MedicationUse(FClinical):
     medicationCodeableConcept: FCodeableConcept | None = None
     medicationReference: FReference | None = None
+    effectiveDateTime: str | None = None
+    effectivePeriod: FPeriod | None = None
+    contained: Raw = _EMPTY
+
+
+class MedicationRequest(_MedicationUse, tag="MedicationRequest"):
     authoredOn: str | None = None
+
+
+class MedicationStatement(_MedicationUse, tag="MedicationStatement"):
     dateAsserted: str | None = None
-    # Procedure
+
+
+class Medication(FBase, tag="Medication"):
+    code: FCodeableConcept | None = None
+
+
+class Procedure(FClinical, tag="Procedure"):
+    code: FCodeableConcept | None = None
     performedDateTime: str | None = None
     performedPeriod: FPeriod | None = None
-    # DocumentReference / QuestionnaireResponse
-    content: Raw = _EMPTY
+
+
+class AllergyIntolerance(FClinical, tag="AllergyIntolerance"):
+    code: FCodeableConcept | None = None
+    clinicalStatus: FCodeableConcept | None = None
+    verificationStatus: FCodeableConcept | None = None
+    recordedDate: str | None = None
+    onsetDateTime: str | None = None
+
+
+class DocumentReference(FClinical, tag="DocumentReference"):
+    content: list[FContent] | None = None
     date: str | None = None
-    item: Raw = _EMPTY
+
+
+class QuestionnaireResponse(FClinical, tag="QuestionnaireResponse"):
+    item: list[FQRItem] | None = None
     authored: str | None = None
-    # Bundle
-    type: Raw = _EMPTY
+
+
+class Bundle(FBase, tag="Bundle"):
     entry: list[FEntry] | None = None
-    contained: list[FResource] | None = None
+
+
+_READ = (Patient, Condition, Observation, MedicationRequest, MedicationStatement, Medication,
+         Procedure, AllergyIntolerance, DocumentReference, QuestionnaireResponse, Bundle)
+_SKIPPED = tuple(
+    msgspec.defstruct(name, [], bases=(FBase,), tag=name)
+    for name in sorted(R4_RESOURCE_TYPES - {c.__name__ for c in _READ})
+)
+AnyResource = Union[_READ + _SKIPPED]  # type: ignore[valid-type]  # noqa: UP007
 
 
 class FEntry(Struct):
     fullUrl: str | None = None
-    resource: FResource | None = None
+    resource: AnyResource | None = None  # type: ignore[valid-type]
 
 
-RESOURCE_DECODER = msgspec.json.Decoder(FResource)
-CC_DECODER = msgspec.json.Decoder(FCodeableConcept)
-CONTENT_DECODER = msgspec.json.Decoder(list[FContent])
-QR_ITEMS_DECODER = msgspec.json.Decoder(list[FQRItem])
+class _Untyped(Struct):
+    """Fallback to report a missing resourceType precisely."""
+
+    resourceType: Any = None
+
+
+RESOURCE_DECODER = msgspec.json.Decoder(AnyResource)
+QUANTITY_DECODER = msgspec.json.Decoder(FQuantity | None)
+CC_DECODER = msgspec.json.Decoder(FCodeableConcept | None)
+STR_DECODER = msgspec.json.Decoder(str | None)
+BOOL_DECODER = msgspec.json.Decoder(bool | None)
+INT_DECODER = msgspec.json.Decoder(int | None)
+CC_LIST_DECODER = msgspec.json.Decoder(list[FCodeableConcept] | None)
+RANGE_LIST_DECODER = msgspec.json.Decoder(list[FRange] | None)
+UNTYPED_DECODER = msgspec.json.Decoder(_Untyped)
+CONTAINED_DECODER = msgspec.json.Decoder(list[AnyResource])  # type: ignore[valid-type]

@@ -70,6 +70,9 @@ class CompiledRule:
     definition: RuleDef
 
 
+_CODES_READ: dict[tuple[int, str], frozenset[str] | None] = {}
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledRuleset:
     id: str
@@ -88,6 +91,36 @@ class CompiledRuleset:
     @property
     def policy_info(self) -> dict[str, str]:
         return {"name": self.policy_name, "sha256": self.policy_sha256}
+
+    @property
+    def observation_codes(self) -> frozenset[str] | None:
+        """Every code an observation criterion can match (None: some value set matches by
+        hierarchy or text, so keep all). The reader converts only observations carrying one
+        of these codes — a superset test on the bare code; the rest cannot change a finding."""
+        return self._codes_read("observation")
+
+    @property
+    def procedure_codes(self) -> frozenset[str] | None:
+        """As ``observation_codes``, for procedures (criteria and ``ended_by`` value sets)."""
+        return self._codes_read("procedure")
+
+    def _codes_read(self, kind: str) -> frozenset[str] | None:
+        key = (id(self), kind)
+        if key in _CODES_READ:
+            return _CODES_READ[key]
+        codes: set[str] = set()
+        exact_only = True
+        for r in self.rules:
+            for c in (*r.present_if, *r.unknown_if, *r.absent_if):
+                vss = list(c.valuesets) if c.kind == kind else []
+                if kind == "procedure":
+                    vss.extend(c.ended_by)
+                for v in vss:
+                    exact_only = exact_only and v.exact_only()
+                    codes.update(code for _, code in v.exact_codes())
+        result = frozenset(codes) if exact_only else None
+        _CODES_READ[key] = result
+        return result
 
     def rule(self, rule_id: str) -> CompiledRule:
         for r in self.rules:

@@ -11,7 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..model import Coding
-from .systems import ICD10, ICD10CM, normalise_code
+from .systems import CANONICAL_URI, ICD10, ICD10CM, normalise_code
+
+KNOWN_KEYS = frozenset(CANONICAL_URI)
 
 _ICD_KEYS = (ICD10CM, ICD10)
 
@@ -53,7 +55,7 @@ class _Part:
 class CompiledValueSet:
     """Membership over codings, plus optional free-text patterns for uncoded records."""
 
-    __slots__ = ("_exclude", "_include", "_text", "id", "title")
+    __slots__ = ("_exclude", "_include", "_memo", "_text", "id", "title")
 
     def __init__(self, vid: str, title: str) -> None:
         self.id = vid
@@ -61,6 +63,7 @@ class CompiledValueSet:
         self._include = _Part()
         self._exclude = _Part()
         self._text: re.Pattern[str] | None = None
+        self._memo: dict[tuple[str | None, str], bool] = {}
 
     def include(self, system: str, codes: Iterable[str], ranges: Iterable[str] = ()) -> None:
         self._include.add(system, codes, ranges)
@@ -73,16 +76,31 @@ class CompiledValueSet:
         self._text = re.compile(r"\b(?:" + "|".join(pats) + r")\b") if pats else None
 
     def contains(self, key: str | None, code: str) -> bool:
-        return self._include.contains(key, code) and not self._exclude.contains(key, code)
+        k = (key, code)
+        hit = self._memo.get(k)
+        if hit is None:
+            hit = self._include.contains(key, code) and not self._exclude.contains(key, code)
+            if len(self._memo) < 200_000:
+                self._memo[k] = hit
+        return hit
 
     def match(self, codings: Iterable[Coding], text: str | None = None) -> Coding | None:
-        """The first coding in the set (or a pseudo-coding for a text match), else None."""
+        """The first coding in the set, else None. Free-text patterns apply only to records
+        with no coding in a known code system: a coded record is judged by its codes (the
+        text of "History of myocardial infarction" must not match "myocardial infarction")."""
+        coded = False
         for c in codings:
             if self.contains(c.system, c.code):
                 return c
-        if text and self._text is not None and self._text.search(text.lower()):
+            coded = coded or c.system in KNOWN_KEYS
+        if text and not coded and self._text is not None and self._text.search(text.lower()):
             return Coding(None, text, text)
         return None
+
+    def exact_only(self) -> bool:
+        """True when coded records match by exact (system, code) pairs alone (text patterns
+        only ever apply to records with no known coding)."""
+        return not self._include.icd_prefixes and not self._include.icd_ranges
 
     def exact_codes(self) -> set[tuple[str, str]]:
         return set(self._include.exact)
