@@ -437,7 +437,7 @@ def _medication(res: Any, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, An
         cc = pend.medications.get(ref)
         if cc is None and ref.startswith("#") and len(res.contained):
             try:
-                contained = CONTAINED_DECODER.decode(res.contained)
+                contained: list[Any] = CONTAINED_DECODER.decode(res.contained)
             except msgspec.DecodeError as exc:
                 raise conv.err(f"malformed contained resources ({exc})", "contained") from None
             for c in contained:
