@@ -4,6 +4,7 @@ concurrent writers through the clinic service never fork or lose the chain."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import threading
 from collections.abc import Iterator
 
@@ -36,7 +37,7 @@ def test_chain_links_and_verifies(db: Database) -> None:
     with db.session() as s:
         rows = s.scalars(select(AuditEntry).order_by(AuditEntry.seq)).all()
         assert [r.seq for r in rows] == [1, 2, 3, 4, 5]
-        assert all(b.prev_hash == a.hash for a, b in zip(rows, rows[1:], strict=False))
+        assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(rows))
         res = verify(s)
     assert res.ok and res.rows == 5
 
@@ -119,7 +120,7 @@ def test_concurrent_writers_keep_one_chain(db: Database, db_url: str) -> None:
             start.wait()
             answers = {"pregnant-now": "yes" if i % 2 else "no"}
             clinic.save_answers(tok, answers, final=True)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     def reviewer() -> None:
@@ -135,7 +136,7 @@ def test_concurrent_writers_keep_one_chain(db: Database, db_url: str) -> None:
                         break
                     clinic.add_note(doc, a.patient_id, a.id, f"looked at {a.id}")
                     done += 1
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=submit, args=(tok, i)) for i, (_, tok) in
