@@ -1,0 +1,116 @@
+"""Section headings in clinical notes ("PAST MEDICAL HISTORY:", "Family History", MTSamples'
+",ALLERGIES: ,") and the assertion flags a mention inherits from its section (a disease listed
+under Family History is a relative's). Heading list: ``sections.yaml``."""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from ..errors import KnowledgeError
+from .triggers import CATEGORIES
+
+SECTIONS_FILE = "sections.yaml"
+
+
+@dataclass(frozen=True, slots=True)
+class Heading:
+    start: int  # where the heading text begins
+    content: int  # where the section's text begins (after the colon)
+    name: str | None  # canonical section name; None for an unnamed section
+    flags: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class SectionMap:
+    """Canonical sections by alias, and the compiled heading finder."""
+
+    by_alias: dict[str, tuple[str, frozenset[str]]]
+    regex: re.Pattern[str]
+
+    def find(self, text: str) -> list[Heading]:
+        out: list[Heading] = []
+        for m in self.regex.finditer(text):
+            raw = m.group("h") or m.group("b")
+            key = _norm(raw)
+            hit = self.by_alias.get(key)
+            if hit is not None:
+                name, flags = hit
+            elif m.group("h") and raw.upper() == raw and sum(c.isalpha() for c in raw) >= 2:
+                if " " not in raw.strip() and len(raw.strip()) <= 8:
+                    continue  # "HEENT:", "NECK:" - a sub-heading inside the current section
+                name, flags = key, frozenset()
+            else:
+                continue
+            out.append(Heading(m.start("h") if m.group("h") else m.start("b"), m.end(), name,
+                               flags))
+        return out
+
+
+def _norm(s: str) -> str:
+    return " ".join(s.lower().replace("&", " and ").split())
+
+
+def compile_sections(data: Any) -> SectionMap:
+    where = f"msc_screen/notes/{SECTIONS_FILE}"
+    if not isinstance(data, dict) or not isinstance(data.get("sections"), list):
+        raise KnowledgeError(where, "expected a mapping with a 'sections' list")
+    by_alias: dict[str, tuple[str, frozenset[str]]] = {}
+    for i, s in enumerate(data["sections"]):
+        if not isinstance(s, dict) or not isinstance(s.get("name"), str):
+            raise KnowledgeError(where, f"sections[{i}]: needs a 'name'")
+        flags = s.get("flags") or []
+        bad = [f for f in flags if f not in CATEGORIES]
+        if bad:
+            raise KnowledgeError(where, f"sections[{i}] ({s['name']}): unknown flag(s) {bad}")
+        aliases = s.get("aliases") or []
+        if not aliases or not all(isinstance(a, str) and a.strip() for a in aliases):
+            raise KnowledgeError(where, f"sections[{i}] ({s['name']}): 'aliases' must be a "
+                                 "non-empty list of strings")
+        for a in aliases:
+            key = _norm(a)
+            if key in by_alias:
+                raise KnowledgeError(where, f"sections[{i}] ({s['name']}): alias {a!r} is "
+                                     f"already used by {by_alias[key][0]!r}")
+            by_alias[key] = (s["name"], frozenset(flags))
+    # (h) "HEADING:" at a line start or after MTSamples' ",", "." or ";" separators;
+    # (b) a known heading alone on its line, without a colon.
+    regex = re.compile(
+        r"(?:(?:^|(?<=[\n\r,.;]))[ \t]*(?P<h>[A-Za-z][A-Za-z /&'\-]{0,58}[A-Za-z])[ \t]*:"
+        r"|(?m:^)[ \t]*(?P<b>[A-Za-z][A-Za-z /&'\-]{0,58}[A-Za-z])[ \t]*(?=\r?\n))")
+    return SectionMap(by_alias, regex)
+
+
+@lru_cache(maxsize=1)
+def default_sections() -> SectionMap:
+    raw = (resources.files("msc_screen.notes") / SECTIONS_FILE).read_bytes()
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise KnowledgeError(f"msc_screen/notes/{SECTIONS_FILE}", f"not valid YAML: {exc}"
+                             ) from None
+    return compile_sections(data)
+
+
+class SectionIndex:
+    """The section in force at any offset of one note."""
+
+    __slots__ = ("_headings", "_starts")
+
+    def __init__(self, headings: list[Heading]) -> None:
+        self._headings = headings
+        self._starts = [h.content for h in headings]
+
+    @property
+    def headings(self) -> list[Heading]:
+        return self._headings
+
+    def at(self, pos: int) -> Heading | None:
+        i = bisect.bisect_right(self._starts, pos) - 1
+        return self._headings[i] if i >= 0 else None
