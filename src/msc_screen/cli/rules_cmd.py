@@ -74,7 +74,8 @@ def list_cmd(
         sys.stdout.buffer.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2) + b"\n")
         return
     table = Table(title=f"Rules ({rs.id} {rs.version}, policy {rs.policy_name})")
-    for col in ("id", "title", "category", "origin", "severity"):
+    table.add_column("id", no_wrap=True)
+    for col in ("title", "category", "origin", "severity"):
         table.add_column(col, overflow="fold")
     for row in rows:
         table.add_row(*(str(row[c]) for c in ("id", "title", "category", "origin", "severity")))
