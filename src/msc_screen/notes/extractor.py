@@ -172,9 +172,13 @@ def locate(text: str, target: str) -> tuple[int, int] | None:
     if not t:
         return None
     low = lower_same_length(text)
-    i = low.find(t.lower())
-    if i >= 0:
-        return i, i + len(t)
+    tl = t.lower()
+    i = low.find(tl)
+    while i >= 0:  # prefer a whole-word occurrence ("MI" is not in "faMIly")
+        if (i == 0 or not (low[i - 1].isalnum() and tl[0].isalnum())) and (
+                i + len(t) >= len(low) or not (low[i + len(t)].isalnum() and tl[-1].isalnum())):
+            return i, i + len(t)
+        i = low.find(tl, i + 1)
     words = re.findall(r"\w+", t)
     if not words:
         return None
@@ -182,6 +186,9 @@ def locate(text: str, target: str) -> tuple[int, int] | None:
                   re.IGNORECASE)
     if m:
         return m.span()
+    i = low.find(tl)
+    if i >= 0:
+        return i, i + len(t)
     for w in sorted(words, key=len, reverse=True):
         m = re.search(r"(?<!\w)" + re.escape(w) + r"(?!\w)", text, re.IGNORECASE)
         if m and len(w) >= 3:
