@@ -115,7 +115,7 @@ def test_upload_rescreens_and_bad_files_are_explained(web: tuple[TestClient, Bro
 
 
 def test_admin_manages_users_and_policy(web: tuple[TestClient, Browser]) -> None:
-    c, b = web
+    _c, b = web
     b.login("admin1")
     r = b.submit("/admin", "/admin/users", {"username": "nurse", "password": "short",
                                             "role": "staff"})

@@ -64,7 +64,7 @@ def test_answers_to_disabled_questions_are_dropped() -> None:
 
 def test_bad_values_and_required_questions_are_reported() -> None:
     form = build_form()
-    answers, errors = parse_form(form, {"pregnant-now": "maybe"}, final=True)
+    _answers, errors = parse_form(form, {"pregnant-now": "maybe"}, final=True)
     msgs = {e.link_id: e.message for e in errors}
     assert "pregnant-now" in msgs and "option" in msgs["pregnant-now"]
     required = {q.link_id for q in form.questions if q.required and not q.enable_when}

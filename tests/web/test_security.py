@@ -112,7 +112,7 @@ def test_login_is_throttled(web: tuple[TestClient, Browser]) -> None:
 
 
 def test_idle_session_times_out(web: tuple[TestClient, Browser], clock: Clock) -> None:
-    c, b = web
+    _c, b = web
     b.login("staff1")
     assert b.get("/clinic").status_code == 200
     clock.advance(20 * 60)
