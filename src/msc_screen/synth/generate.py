@@ -10,8 +10,8 @@ import base64
 import csv
 import datetime as dt
 import random
-from contextlib import ExitStack
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,7 +81,7 @@ class PatientFactory:
         rules = prevalence.get("rules", {})
         self.prevalence = {rid: float(rules.get(rid, default)) for rid in self.planter.rules}
 
-    def make(self, index: int) -> tuple[str, list[Resource], list[str]]:
+    def make(self, index: int) -> tuple[str, list[Resource], list[tuple[str, str]]]:
         rng = random.Random(f"{self.seed}:{index}")
         counter = iter(range(1, 10_000))
 
@@ -99,11 +99,26 @@ class PatientFactory:
             "identifier": [{"system": "urn:msc-screen:synthetic", "value": pid}],
         }
         resources = [patient, *self._background(rng, pid, birth, new_id)]
-        planted: list[str] = []
+        planted: list[tuple[str, str]] = []
+        pl = self.planter
+        absences: list[str] = []
+        codes: set[tuple[str, str]] = set()
         for rid, p in self.prevalence.items():
-            if p > 0 and rng.random() < p and self.planter.applicable(rid, sex, age):
-                resources.extend(self.planter.plant(rid, rng, pid, self.as_of, new_id))
-                planted.append(rid)
+            draw = rng.random()
+            if rid in pl.absent_recipes:
+                # present/unknown by default: plant the data that rules it out in (1 - p)
+                if draw >= p and pl.applicable(rid, sex, age, absent=True):
+                    absences.append(rid)
+            elif p > 0 and draw < p and pl.applicable(rid, sex, age):
+                trigger = pl.plant(rid, rng, pid, self.as_of, new_id)
+                resources.extend(trigger)
+                codes.update(pl.codes_of(trigger))
+                planted.append((rid, "present"))
+        for rid in absences:
+            if pl.has_absent_data(rid, codes):
+                continue  # a planted trigger already holds the data (e.g. a marker result)
+            resources.extend(pl.plant(rid, rng, pid, self.as_of, new_id, absent=True))
+            planted.append((rid, "absent"))
         return pid, resources, planted
 
     def _background(self, rng: random.Random, pid: str, birth: dt.date,
@@ -201,9 +216,10 @@ def generate(cfg: SynthConfig, prevalence: dict[str, Any] | None = None,
         with ExitStack() as stack:
             for i in range(cfg.patients):
                 pid, resources, planted = factory.make(i)
-                for rid in planted:
-                    labels.writerow([pid, rid, "present"])
-                    counts[rid] += 1
+                for rid, status in planted:
+                    labels.writerow([pid, rid, status])
+                    if status == "present":
+                        counts[rid] += 1
                 if cfg.format == "ndjson":
                     for r in resources:
                         rtype = r["resourceType"]
@@ -211,7 +227,7 @@ def generate(cfg: SynthConfig, prevalence: dict[str, Any] | None = None,
                         if f is None:
                             path = cfg.out / f"{rtype}.ndjson{ext}"
                             f = streams[rtype] = stack.enter_context(
-                                gzip.open(path, "wb", compresslevel=3) if cfg.gzip
+                                gzip.open(path, "wb", compresslevel=3) if cfg.gzip  # noqa: SIM115
                                 else path.open("wb"))
                         f.write(orjson.dumps(r) + b"\n")
                 else:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..knowledge.compiled import CompiledCriterion, CompiledRule, CompiledRuleset
-from ..terminology.systems import ICD10, ICD10CM, canonical_uri
+from ..terminology.systems import ICD10, ICD10CM, canonical_uri, system_key
 from ..terminology.valueset import CompiledValueSet
 
 Resource = dict[str, Any]
@@ -95,15 +95,22 @@ class Planter:
         self.rules: dict[str, CompiledRule] = {r.id: r for r in ruleset.rules}
         self._codes: dict[str, list[Code]] = {}
         self.recipes: dict[str, list[CompiledCriterion]] = {}
+        # rules that are present/unknown unless data shows otherwise ("otherwise:"): the
+        # criteria that make them absent, planted to model a population that has the data
+        self.absent_recipes: dict[str, list[CompiledCriterion]] = {}
+        self.upper_limits: dict[str, float] = {}
         all_sets: list[CompiledValueSet] = []
         for r in ruleset.rules:
             for c in (*r.present_if, *r.unknown_if, *r.absent_if):
                 all_sets.extend((*c.valuesets, *c.ended_by))
                 if c.positive is not None:
                     all_sets.append(c.positive)
-            usable = [c for c in r.present_if
-                      if c.kind in PLANTABLE and (c.kind == "questionnaire" or self._criterion_codes(c))]
-            self.recipes[r.id] = usable
+            for c in r.present_if:
+                for code, limit in c.default_upper_limits.items():
+                    self.upper_limits[code] = min(limit, self.upper_limits.get(code, limit))
+            self.recipes[r.id] = self._usable(r.present_if)
+            if r.otherwise != "absent":
+                self.absent_recipes[r.id] = self._usable(r.absent_if)
 
         def benign(system: str, code: str) -> bool:
             return not any(vs.contains(system, code) for vs in all_sets)
@@ -113,6 +120,10 @@ class Planter:
         self.bg_meds = [Code("rxnorm", *x) for x in BACKGROUND_MEDS if benign("rxnorm", x[0])]
         self.bg_procedures = [Code(*x) for x in BACKGROUND_PROCEDURES if benign(x[0], x[1])]
         self.bg_allergies = [Code(*x) for x in BACKGROUND_ALLERGIES if benign(x[0], x[1])]
+
+    def _usable(self, criteria: tuple[CompiledCriterion, ...]) -> list[CompiledCriterion]:
+        return [c for c in criteria if c.kind in PLANTABLE
+                and (c.kind == "questionnaire" or self._criterion_codes(c))]
 
     # -- codes -------------------------------------------------------------------------------
     def valueset_codes(self, vs: CompiledValueSet) -> list[Code]:
@@ -142,10 +153,24 @@ class Planter:
         return [x for x in codes
                 if not any(e.contains(x.system, x.code) for e in (*c.excludes, *c.ended_by))]
 
+    @staticmethod
+    def codes_of(resources: list[Resource]) -> set[tuple[str, str]]:
+        out: set[tuple[str, str]] = set()
+        for r in resources:
+            for key in ("code", "medicationCodeableConcept"):
+                for c in (r.get(key) or {}).get("coding", []):
+                    out.add((system_key(c.get("system")) or "", c["code"]))
+        return out
+
+    def has_absent_data(self, rule_id: str, codes: set[tuple[str, str]]) -> bool:
+        """True when codes already planted fall in the value sets of the rule's absent_if."""
+        return any(vs.contains(s, code) for c in self.absent_recipes.get(rule_id, ())
+                   for vs in c.valuesets for s, code in codes)
+
     # -- applicability -----------------------------------------------------------------------
-    def applicable(self, rule_id: str, sex: str, age: int) -> bool:
+    def applicable(self, rule_id: str, sex: str, age: int, absent: bool = False) -> bool:
         r = self.rules[rule_id]
-        if not self.recipes.get(rule_id):
+        if not (self.absent_recipes if absent else self.recipes).get(rule_id):
             return False
         if r.sexes and sex not in r.sexes:
             return False
@@ -155,9 +180,12 @@ class Planter:
 
     # -- planting ----------------------------------------------------------------------------
     def plant(self, rule_id: str, rng: random.Random, pid: str, as_of: dt.date,
-              new_id: Any) -> list[Resource]:
-        """Resources that make ``rule_id`` present for patient ``pid`` on ``as_of``."""
-        c = rng.choice(self.recipes[rule_id])
+              new_id: Any, absent: bool = False,
+              choose: Any = None) -> list[Resource]:
+        """Resources that make ``rule_id`` present (or, with ``absent``, absent) for patient
+        ``pid`` on ``as_of``. ``choose`` picks the criterion (default: at random)."""
+        options = (self.absent_recipes if absent else self.recipes)[rule_id]
+        c = choose(options) if choose is not None else rng.choice(options)
         subject = {"reference": f"Patient/{pid}"}
         if c.kind == "questionnaire":
             return [_answer(c, subject, as_of, new_id())]
@@ -211,8 +239,10 @@ class Planter:
             elif c.value == "below-reference":
                 res["valueQuantity"] = _qty(round(rng.uniform(1.0, 4.0), 1), "U/mL")
                 res["referenceRange"] = [{"low": _qty(10.0, "U/mL"), "high": _qty(40.0, "U/mL")}]
-            else:
-                res["valueQuantity"] = _qty(round(rng.uniform(1.0, 9.0), 1), "U/mL")
+            else:  # any result: a normal one, under every rule's upper limit for the code
+                upper = self.upper_limits.get(code.code, 10.0)
+                res["valueQuantity"] = _qty(round(upper * rng.uniform(0.2, 0.5), 2), "U/mL")
+                res["referenceRange"] = [{"low": _qty(0.0, "U/mL"), "high": _qty(upper, "U/mL")}]
             return [res]
         if c.kind == "medication":
             when = recent(c.within_days, 90)

@@ -1,0 +1,42 @@
+"""Shared synthetic populations for the batch tests (small: correctness, not scale)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+
+from msc_screen.batch import BatchOptions, run_batch
+from msc_screen.synth import SynthConfig, generate
+
+AS_OF = dt.date(2026, 1, 1)
+SEED = 11
+PATIENTS = 90
+
+
+@pytest.fixture(scope="session")
+def population(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The same patients as per-patient Bundles and as a Bulk Data NDJSON export."""
+    root = tmp_path_factory.mktemp("population")
+    bundles, ndjson = root / "bundles", root / "ndjson"
+    generate(SynthConfig(PATIENTS, bundles, "bundles", SEED, AS_OF))
+    generate(SynthConfig(PATIENTS, ndjson, "ndjson", SEED, AS_OF))
+    return {"bundles": bundles, "ndjson": ndjson}
+
+
+def batch(inputs: list[Path], out: Path, **kw: object) -> dict[str, bytes]:
+    run_batch(BatchOptions(inputs=[str(p) for p in inputs], as_of=AS_OF, out=out, **kw))  # type: ignore[arg-type]
+    return outputs(out)
+
+
+def outputs(out: Path) -> dict[str, bytes]:
+    names = ("assessments.ndjson", "summary.csv", "summary.parquet", "errors.ndjson",
+             "report.html")
+    return {n: (out / n).read_bytes() for n in names}
+
+
+def copy_tree(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst

@@ -1,0 +1,173 @@
+"""Local batch: determinism across workers, NDJSON grouping, bad inputs, summary columns."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import random
+from pathlib import Path
+
+import orjson
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from msc_screen import screen_all
+from msc_screen.cli import app
+from msc_screen.knowledge import get_ruleset
+
+from .conftest import AS_OF, PATIENTS, batch
+
+
+def _lines(data: bytes) -> list[dict]:
+    return [orjson.loads(x) for x in data.splitlines() if x]
+
+
+def test_workers_1_and_2_give_identical_outputs(population, tmp_path):
+    one = batch([population["bundles"]], tmp_path / "w1", workers=1)
+    two = batch([population["bundles"]], tmp_path / "w2", workers=2)
+    assert one == two
+    assert len(_lines(one["assessments.ndjson"])) == PATIENTS
+    assert not (tmp_path / "w1" / ".work").exists()  # work files removed after success
+
+
+def test_assessments_are_the_engines_json(population, tmp_path):
+    out = batch([population["bundles"]], tmp_path / "o")
+    expected = [a.to_json() for a in
+                sorted(screen_all(population["bundles"], AS_OF), key=lambda a: a.patient_id)]
+    assert out["assessments.ndjson"].splitlines() == expected
+
+
+def test_ndjson_export_matches_bundles(population, tmp_path):
+    b = batch([population["bundles"]], tmp_path / "b")
+    n = batch([population["ndjson"]], tmp_path / "n")
+    assert _lines(n["assessments.ndjson"]) == _lines(b["assessments.ndjson"])
+    assert n["summary.csv"] == b["summary.csv"]
+
+
+def test_patient_spread_over_files_is_grouped(population, tmp_path):
+    """Resources of one patient scattered over several shuffled files (some gzip) give the
+    same assessments as the tidy export."""
+    src = population["ndjson"]
+    scattered = tmp_path / "scattered"
+    scattered.mkdir()
+    rng = random.Random(3)
+    lines: list[bytes] = []
+    for f in sorted(src.glob("*.ndjson")):
+        lines.extend(x for x in f.read_bytes().splitlines() if x)
+    rng.shuffle(lines)
+    parts = [lines[i::4] for i in range(4)]
+    for i, part in enumerate(parts):
+        data = b"\n".join(part) + b"\n"
+        if i % 2:
+            (scattered / f"part{i}.ndjson.gz").write_bytes(gzip.compress(data))
+        else:
+            (scattered / f"part{i}.ndjson").write_bytes(data)
+    tidy = batch([src], tmp_path / "tidy")
+    messy = batch([scattered], tmp_path / "messy")
+    assert _lines(messy["assessments.ndjson"]) == _lines(tidy["assessments.ndjson"])
+
+
+def test_partitions_bound_memory_and_keep_patients_whole(population, tmp_path, monkeypatch):
+    """Forcing many small partitions changes nothing in the output."""
+    from msc_screen.batch import plan
+
+    one = batch([population["ndjson"]], tmp_path / "one")
+    monkeypatch.setattr(plan, "PARTITION_BYTES", 64 * 1024)
+    many = batch([population["ndjson"]], tmp_path / "many")
+    key = lambda a: a["patient"]["id"]  # noqa: E731
+    assert sorted(_lines(many["assessments.ndjson"]), key=key) == sorted(
+        _lines(one["assessments.ndjson"]), key=key)
+    from msc_screen.batch.plan import make_plan
+
+    assert make_plan([str(population["ndjson"])], {}).partitions > 4
+
+
+def _bad_inputs(d: Path, population: dict[str, Path]) -> list[Path]:
+    good = sorted(population["bundles"].glob("*.json"))[:5]
+    for g in good:
+        (d / g.name).write_bytes(g.read_bytes())
+    (d / "empty.json").write_bytes(b"")
+    (d / "garbage.json").write_bytes(b"\x00\x01not json at all")
+    (d / "truncated.json").write_bytes(good[0].read_bytes()[:200])
+    bad_date = orjson.loads(good[1].read_bytes())
+    bad_date["entry"][0]["resource"]["birthDate"] = "2024-02-31"
+    bad_date["entry"][0]["resource"]["id"] = "bad-date-patient"
+    (d / "bad-date.json").write_bytes(orjson.dumps(bad_date))
+    nd = d / "export"
+    nd.mkdir()
+    pat = orjson.dumps({"resourceType": "Patient", "id": "nd-1", "gender": "male",
+                        "birthDate": "1970-01-01"})
+    cond = orjson.dumps({"resourceType": "Condition", "id": "c1",
+                         "subject": {"reference": "Patient/nd-1"},
+                         "code": {"coding": [{"system": "http://snomed.info/sct",
+                                              "code": "38341003"}]}})
+    (nd / "Patient.ndjson").write_bytes(pat + b"\n")
+    (nd / "Condition.ndjson").write_bytes(cond + b"\n{broken\n")
+    return good
+
+
+def test_mixed_good_and_bad_files(population, tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    good = _bad_inputs(d, population)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["batch", str(d), "--as-of", AS_OF.isoformat(),
+                                      "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    errors = _lines((out / "errors.ndjson").read_bytes())
+    by_file = {Path(e["source"]).name: e for e in errors}
+    for name in ("empty.json", "garbage.json", "truncated.json", "bad-date.json",
+                 "Condition.ndjson"):
+        assert name in by_file, (name, errors)
+    assert by_file["bad-date.json"]["field"] == "birthDate"
+    assert by_file["Condition.ndjson"]["line"] == 2
+    ids = [a["patient"]["id"] for a in _lines((out / "assessments.ndjson").read_bytes())]
+    for g in good:
+        assert g.stem in ids
+    assert "nd-1" in ids and "bad-date-patient" not in ids
+    nd1 = next(a for a in _lines((out / "assessments.ndjson").read_bytes())
+               if a["patient"]["id"] == "nd-1")
+    assert any("unreadable lines" in w for w in nd1["warnings"])
+    assert "garbage.json" in (out / "report.html").read_text()
+
+
+def test_summary_columns(population, tmp_path):
+    out = batch([population["bundles"]], tmp_path / "s")
+    rules = [r.id for r in get_ruleset().rules]
+    table = pq.read_table(io.BytesIO(out["summary.parquet"]))
+    assert table.column_names == ["patient_id", "decision", *rules, "age_band", "sex"]
+    rows = list(csv.DictReader(io.StringIO(out["summary.csv"].decode())))
+    assert table.to_pylist() == rows
+    assessments = {a["patient"]["id"]: a for a in _lines(out["assessments.ndjson"])}
+    assert [r["patient_id"] for r in rows] == sorted(assessments)
+    for row in rows:
+        a = assessments[row["patient_id"]]
+        assert row["decision"] == a["decision"]
+        assert {f["rule"]: f["status"] for f in a["findings"]} == {r: row[r] for r in rules}
+        assert row["sex"] in ("female", "male")
+        assert row["age_band"] in ("18-34", "35-49", "50-64", "65-79", "80+")
+
+
+def test_report_is_self_contained(population, tmp_path):
+    out = batch([population["bundles"]], tmp_path / "r")
+    html = out["report.html"].decode()
+    assert "Attrition funnel" in html and "data:image/svg+xml;base64," in html
+    assert "http://" not in html.replace("http://www.w3.org", "")  # nothing fetched
+    assert html.count("<img") == 4
+    ruleset = get_ruleset()
+    assert ruleset.ruleset_info["sha256"] in html and ruleset.policy_info["sha256"] in html
+
+
+def test_resume_refuses_other_inputs(population, tmp_path):
+    from msc_screen.batch import BatchOptions, ResumeError, run_batch
+    from msc_screen.batch.plan import WorkDir, make_plan
+
+    out = tmp_path / "o"
+    work = WorkDir(out)
+    work.reset()
+    work.write_manifest(make_plan([str(population["ndjson"])], {"inputs": ["elsewhere"]}))
+    with pytest.raises(ResumeError):
+        run_batch(BatchOptions([str(population["bundles"])], AS_OF, out, resume=True))
