@@ -24,7 +24,7 @@ def test_lint_exits_one_on_a_bad_knowledge_base(tmp_path) -> None:  # type: igno
 
     root = tmp_path / "kb"
     shutil.copytree(package_root(), root)
-    vs = root / "valuesets" / "stroke-conditions.yaml"
+    vs = root / "valuesets" / "recent-cardiovascular-events.yaml"
     vs.write_text(vs.read_text(encoding="utf-8").replace("230690007", "230690008"),
                   encoding="utf-8")
     r = runner.invoke(app, ["rules", "lint", "--root", str(root), "--json"])

@@ -180,3 +180,10 @@ def test_allergy_status_handling() -> None:
     assert outcome(refuted, "product-hypersensitivity")[0] == "absent"
     unconfirmed = screen(allergy(text="DMSO", verification="unconfirmed"))
     assert outcome(unconfirmed, "product-hypersensitivity") == ("present", "physician-review")
+
+
+@pytest.mark.parametrize(("days", "status"), [(90, "present"), (91, "absent")])
+def test_cardiac_arrest_is_an_event_counted_within_the_window(days: int, status: str) -> None:
+    # Synthea leaves "Cardiac Arrest" active for years: only a recent one counts
+    a = screen(condition("410429000", onset=days_before(days)))
+    assert outcome(a, "severe-cardiovascular-disease")[0] == status

@@ -173,3 +173,17 @@ def test_questionnaire_negative_test_date_and_cannot_become_pregnant() -> None:
     meno = screen(questionnaire_response({"pregnant-now": "no",
                                           "cannot-become-pregnant": "menopause"}))
     assert outcome(meno, "pregnancy-status-unknown")[0] == "absent"
+
+
+@pytest.mark.parametrize(("days", "status"), [(301, "present"), (302, "absent")])
+def test_pregnancy_cannot_last_beyond_43_weeks(days: int, status: str) -> None:
+    # Synthea leaves some pregnancies active for decades; they are not current pregnancies
+    a = screen(condition("79586000", onset=days_before(days)))
+    assert outcome(a, "pregnancy")[0] == status
+    if status == "absent":  # a woman of child-bearing age is then asked for a test
+        assert outcome(a, "pregnancy-status-unknown")[0] == "unknown"
+
+
+def test_pregnancy_without_onset_is_review() -> None:
+    a = screen(condition("77386006"))
+    assert outcome(a, "pregnancy") == ("present", "physician-review")
