@@ -167,3 +167,15 @@ def test_genetic_questionnaire() -> None:
     a = screen(questionnaire_response({"genetic-disorder": "yes"}))
     assert outcome(a, "genetic-marrow-immune-disorder")[0] == "present"
     assert finding(a, "genetic-marrow-immune-disorder").evidence[0].source == "questionnaire"
+
+
+@pytest.mark.parametrize(("text", "status"), [
+    ("HIV positive", "present"),  # as Synthea writes it
+    ("not HIV positive", "absent"),
+    ("Positive", "present"),
+    ("Negative", "absent"),
+    ("Non-reactive", "absent"),
+])
+def test_free_text_hiv_status(text: str, status: str) -> None:
+    a = screen(observation("55277-8", effective="2019-01-01", value_string=text))
+    assert outcome(a, "chronic-viral-infection")[0] == status

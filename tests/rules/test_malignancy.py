@@ -207,3 +207,11 @@ def test_panel_not_suggested_to_minors_or_with_known_cancer() -> None:
     assert finding(child, "tumour-marker-panel-due").status == "absent"
     cancer = screen(condition("C18.9", ICD10CM, onset="2024-01-01"))
     assert finding(cancer, "tumour-marker-panel-due").status == "absent"
+
+
+def test_results_tied_on_date_are_all_considered_in_any_order() -> None:
+    high = observation("2857-1", effective=days_before(10), value=9.0)
+    normal = observation("2857-1", effective=days_before(10), value=1.0)
+    for order in ((high, normal), (normal, high)):
+        a = screen(*order, pat=patient(gender="male"))
+        assert outcome(a, "elevated-tumour-marker")[0] == "present"

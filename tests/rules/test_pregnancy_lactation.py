@@ -187,3 +187,16 @@ def test_pregnancy_cannot_last_beyond_43_weeks(days: int, status: str) -> None:
 def test_pregnancy_without_onset_is_review() -> None:
     a = screen(condition("77386006"))
     assert outcome(a, "pregnancy") == ("present", "physician-review")
+
+
+@pytest.mark.parametrize(("text", "preg", "unknown"), [
+    ("Positive", "present", "absent"),
+    ("hCG detected", "present", "absent"),
+    ("Negative", "absent", "absent"),
+    ("not pregnant", "absent", "absent"),
+    ("see comment", "absent", "unknown"),  # unreadable result: neither pregnant nor ruled out
+])
+def test_free_text_pregnancy_results(text: str, preg: str, unknown: str) -> None:
+    a = screen(observation("2106-3", effective=days_before(2), value_string=text))
+    assert outcome(a, "pregnancy")[0] == preg
+    assert outcome(a, "pregnancy-status-unknown")[0] == unknown

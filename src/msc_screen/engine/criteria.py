@@ -25,6 +25,12 @@ ACTIVE_MED = frozenset({"active", "on-hold", "intended", "draft"})
 POSITIVE_INTERP = frozenset({"POS", "H", "HH", "HU", "A", "AA", "DET", ">"})
 NEGATIVE_INTERP = frozenset({"NEG", "N", "ND", "L", "LL", "LU", "<"})
 HIGH_INTERP = frozenset({"H", "HH", "HU", "A", "AA", ">"})
+# Free-text results: "Negative", "not HIV positive", "HIV positive", "hCG detected" (Synthea
+# writes "HIV positive" / "not HIV positive"). Negation is tested first.
+_NEG_TEXT_START = ("neg", "not ", "no ", "non-reactive", "nonreactive", "false", "absent")
+_NEG_TEXT_END = (" negative", " not detected", " non-reactive", " nonreactive")
+_POS_TEXT_START = ("pos", "detected", "reactive", "true", "yes", "pregnant", "present")
+_POS_TEXT_END = (" positive", " detected", " reactive")
 
 
 def _match_vs(vss: tuple[CompiledValueSet, ...], codings: tuple[Coding, ...],
@@ -172,8 +178,8 @@ def _obs_value_test(c: CompiledCriterion, it: ObservationItem, hit: Coding) -> t
         if interp & (POSITIVE_INTERP if want_pos else NEGATIVE_INTERP):
             return True, f"interpretation {', '.join(sorted(interp))}"
         if text:
-            neg = text.startswith(("neg", "not detected", "no ", "false", "not pregnant"))
-            pos = not neg and text.startswith(("pos", "detected", "true", "yes", "pregnant"))
+            neg = text.startswith(_NEG_TEXT_START) or text.endswith(_NEG_TEXT_END)
+            pos = not neg and (text.startswith(_POS_TEXT_START) or text.endswith(_POS_TEXT_END))
             if (pos and want_pos) or (neg and not want_pos):
                 return True, f"result {it.value_text}"
         if it.value is not None:
@@ -210,12 +216,17 @@ def match_observations(c: CompiledCriterion, ctx: Context, lenient: bool) -> lis
             continue
         candidates.append((it, hit))
     if c.most_recent:
-        latest: dict[str, tuple[ObservationItem, Coding]] = {}
+        # per code, every result of the latest date: results tied on date are all considered
+        # (in reference order), so the outcome never depends on the order of the input
+        latest: dict[str, list[tuple[ObservationItem, Coding]]] = {}
         for it, hit in candidates:
             prev = latest.get(hit.code)
-            if prev is None or _later(it.effective, prev[0].effective):
-                latest[hit.code] = (it, hit)
-        candidates = [latest[k] for k in sorted(latest)]
+            if prev is None or _later(it.effective, prev[0][0].effective):
+                latest[hit.code] = [(it, hit)]
+            elif not _later(prev[0][0].effective, it.effective):
+                prev.append((it, hit))
+        candidates = [x for k in sorted(latest)
+                      for x in sorted(latest[k], key=lambda x: x[0].reference)]
     out: list[Match] = []
     for it, hit in candidates:
         reasons: list[str] = []
