@@ -23,6 +23,8 @@ def serve(
     policy: str | None = typer.Option(None, "--policy", help="Policy name or YAML file."),
     msc_orders: str | None = typer.Option(None, "--msc-orders", help="JSON file of codes and "
                                           "texts identifying IV MSC orders."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="Worker processes "
+                                "(screening is CPU-bound; one per core)."),
 ) -> None:
     """Serve the REST API and the CDS Hooks service."""
     import uvicorn
@@ -41,10 +43,20 @@ def serve(
         print_error("--insecure-no-auth: CDS Hooks calls are NOT authenticated. "
                     "Development only; never expose this server.")
     try:
-        app = create_app(settings)
+        app = create_app(settings)  # validates settings and migrates the database once
     except (ValueError, KnowledgeError, OSError) as exc:
         fail(str(exc), EXIT_BAD_INPUT)
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+        return
+    import os
+
+    from ..server.config import ENV_SERVE_SETTINGS
+
+    settings.create_schema = False
+    os.environ[ENV_SERVE_SETTINGS] = settings.to_env()
+    uvicorn.run("msc_screen.server.app:create_app_from_env", factory=True, workers=workers,
+                host=host, port=port, log_level="info", access_log=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from .. import __version__
 from ..store import Database, migrate
-from .config import Settings
+from .config import ENV_SERVE_SETTINGS, Settings
 from .metrics import install_metrics
 from .problems import install_error_handlers
 
@@ -73,3 +73,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cds_routes.router)
     _include_web(app)
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for uvicorn worker processes (``serve --workers N``): settings come from the
+    environment the parent process prepared."""
+    import os
+
+    raw = os.environ.get(ENV_SERVE_SETTINGS)
+    return create_app(Settings.from_env(raw) if raw else None)

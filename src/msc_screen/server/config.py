@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from pathlib import Path
 
 ENV_CDS_CLIENTS = "MSC_SCREEN_CDS_CLIENTS"
 ENV_DB_URL = "MSC_SCREEN_DB"
+ENV_SERVE_SETTINGS = "MSC_SCREEN_SERVE_SETTINGS"  # set by `serve --workers N`
 DEFAULT_DB_FILE = "msc-screen.db"
 
 
@@ -59,6 +61,19 @@ class Settings:
     # Extra keyword arguments for the FHIR httpx client (tests pass a transport).
     fhir_client_options: dict[str, object] = field(default_factory=dict)
     create_schema: bool = True
+
+    # Fields that survive a trip through the environment to uvicorn worker processes.
+    _ENV_FIELDS = ("host", "port", "db_url", "cds_clients", "insecure_no_auth", "base_url",
+                   "msc_orders_file", "policy", "fhir_deadline_s", "fhir_page_limit",
+                   "jwt_leeway_s", "create_schema")
+
+    def to_env(self) -> str:
+        return json.dumps({k: getattr(self, k) for k in self._ENV_FIELDS})
+
+    @classmethod
+    def from_env(cls, value: str) -> Settings:
+        data = json.loads(value)
+        return cls(**{k: v for k, v in data.items() if k in cls._ENV_FIELDS})
 
     def cds_clients_source(self) -> str | None:
         return self.cds_clients or os.environ.get(ENV_CDS_CLIENTS) or None

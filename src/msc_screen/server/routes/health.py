@@ -13,7 +13,7 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz")
-def healthz(request: Request) -> dict[str, Any]:
+async def healthz(request: Request) -> dict[str, Any]:
     """`{"status": "ok"}` with the version, ruleset and policy identities."""
     rs = resolve_ruleset(request.app.state.settings)
     return {"status": "ok", "version": __version__, "ruleset": rs.ruleset_info,

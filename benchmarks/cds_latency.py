@@ -1,0 +1,227 @@
+"""CDS Hooks latency: 8 concurrent clients post patient-view calls whose prefetch is a
+median-sized Synthea patient (about 1 MB), against ``msc-screen serve`` on loopback.
+
+Prints p50/p95/p99 and requests/s for the hook and, in the same run, for ``/healthz`` (a
+trivial endpoint), and the ratio between them. Target (2-core machine): p99 <= 100 ms and
+>= 80 requests/s for the hook.
+
+    .venv/bin/python benchmarks/cds_latency.py [--requests 400] [--clients 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+SYNTHEA = ROOT.parent / "shared" / "data" / "synthea-r4"
+SERVICE = "msc-screen-patient-view"
+
+
+def load_resources(path: Path) -> list[dict[str, Any]]:
+    """Bundle resources with urn:uuid references rewritten to Type/id (as a FHIR server
+    would answer a search)."""
+    data = gzip.decompress(path.read_bytes())
+    for e in orjson.loads(data)["entry"]:
+        r = e["resource"]
+        data = data.replace(f'"{e["fullUrl"]}"'.encode(),
+                            f'"{r["resourceType"]}/{r["id"]}"'.encode())
+    return [e["resource"] for e in orjson.loads(data)["entry"]]
+
+
+def _ref(r: dict[str, Any]) -> str | None:
+    for f in ("subject", "patient"):
+        if isinstance(r.get(f), dict):
+            return r[f].get("reference")
+    return None
+
+
+def _codes(cc: Any) -> set[str]:
+    out: set[str] = set()
+    for c in cc if isinstance(cc, list) else [cc]:
+        if isinstance(c, dict):
+            out |= {f"{d.get('system')}|{d.get('code')}" for d in c.get("coding") or ()}
+            out |= {str(d.get("code")) for d in c.get("coding") or ()}
+    return out
+
+
+def prefetch(resources: list[dict[str, Any]], pid: str, templates: dict[str, str]
+             ) -> dict[str, Any]:
+    """What an EHR would send for each prefetch template."""
+    out: dict[str, Any] = {}
+    for key, tmpl in templates.items():
+        q = tmpl.replace("{{context.patientId}}", pid)
+        path, _, query = q.partition("?")
+        if "/" in path:
+            t, i = path.split("/")
+            out[key] = next(r for r in resources if r["resourceType"] == t and r["id"] == i)
+            continue
+        params = dict(p.split("=", 1) for p in query.split("&"))
+        hits = [r for r in resources if r["resourceType"] == path
+                and _ref(r) == f"Patient/{pid}"]
+        if "category" in params:
+            hits = [r for r in hits if _codes(r.get("category")) & {params["category"]}]
+        if "code" in params:
+            want = set(params["code"].split(","))
+            hits = [r for r in hits if _codes(r.get("code")) & want]
+        out[key] = {"resourceType": "Bundle", "type": "searchset", "total": len(hits),
+                    "entry": [{"resource": r} for r in hits]}
+    return out
+
+
+def median_patient() -> Path:
+    files = sorted(SYNTHEA.glob("*.json.gz"), key=lambda p: p.stat().st_size)
+    return files[len(files) // 2]
+
+
+def bodies(path: Path, templates: dict[str, str]) -> dict[str, bytes]:
+    """Two hook requests for one patient: ``chart`` carries the whole Synthea bundle (as
+    stored, about 1 MB) as one prefetch value; ``templated`` carries what our prefetch
+    templates ask for (a smaller, realistic EHR answer)."""
+    raw = gzip.decompress(path.read_bytes())
+    res = load_resources(path)
+    pid = next(r["id"] for r in res if r["resourceType"] == "Patient")
+    head = orjson.dumps({"hook": "patient-view", "hookInstance": str(uuid.uuid4()),
+                         "context": {"userId": "Practitioner/1", "patientId": pid}})
+    chart = head[:-1] + b',"prefetch":{"patient":null,"conditions":' + raw + b"}}"
+    templated = orjson.dumps({**orjson.loads(head), "prefetch": prefetch(res, pid, templates)})
+    return {"chart": chart, "templated": templated}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _conn(host: str, port: int, request: bytes, n_iter: Any, lat: list[float]) -> None:
+    """One keep-alive HTTP/1.1 connection sending a pre-built request: a load generator that
+    costs little CPU, so the server gets the machine."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        for _ in n_iter:
+            t = time.perf_counter()
+            writer.write(request)
+            status = await reader.readline()
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.partition(b":")
+                if name.lower() == b"content-length":
+                    length = int(value)
+            await reader.readexactly(length)
+            if not status.startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(f"unexpected answer {status!r}")
+            lat.append(time.perf_counter() - t)
+    finally:
+        writer.close()
+
+
+async def drive(url: str, method: str, body: bytes | None, n: int, clients: int
+                ) -> tuple[list[float], float]:
+    u = httpx.URL(url)
+    head = (f"{method} {u.raw_path.decode()} HTTP/1.1\r\nHost: {u.host}:{u.port}\r\n"
+            "Content-Type: application/json\r\n")
+    if body is not None:
+        head += f"Content-Length: {len(body)}\r\n"
+    request = head.encode() + b"\r\n" + (body or b"")
+    lat: list[float] = []
+    todo = iter(range(n))
+    start = time.perf_counter()
+    await asyncio.gather(*(_conn(u.host, u.port or 80, request, todo, lat)
+                           for _ in range(clients)))
+    return lat, time.perf_counter() - start
+
+
+def report(name: str, lat: list[float], wall: float) -> tuple[float, float]:
+    q = statistics.quantiles(lat, n=100, method="inclusive")
+    rps = len(lat) / wall
+    print(f"{name:<22} n={len(lat):>5}  p50={q[49]*1e3:7.1f} ms  p95={q[94]*1e3:7.1f} ms  "
+          f"p99={q[98]*1e3:7.1f} ms  {rps:7.1f} req/s")
+    return q[98], rps
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--requests", type=int, default=400)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=2, help="server worker processes")
+    ap.add_argument("--url", help="an already running server (insecure-no-auth)")
+    args = ap.parse_args()
+    if not SYNTHEA.is_dir():
+        print(f"Synthea bundles not found at {SYNTHEA}", file=sys.stderr)
+        return 2
+    sys.path.insert(0, str(ROOT / "src"))
+    import json
+
+    from msc_screen.server.cds import service as cds_service
+
+    templates = json.loads(cds_service.SERVICES_FILE.read_text())["prefetch"]
+    patient = median_patient()
+    payloads = bodies(patient, templates)
+    print(f"median Synthea patient {patient.name}; {args.clients} clients, "
+          f"{args.workers} server workers, {os.cpu_count()} cores; request sizes: "
+          + ", ".join(f"{k} {len(v) / 1e6:.2f} MB" for k, v in payloads.items()))
+    proc = None
+    base = args.url
+    if base is None:
+        port = free_port()
+        tmp = tempfile.mkdtemp(prefix="msc-bench-")
+        exe = Path(sys.executable).with_name("msc-screen")
+        proc = subprocess.Popen(
+            [str(exe), "serve", "--insecure-no-auth", "--port", str(port),
+             "--workers", str(args.workers),
+             "--db", f"sqlite:///{tmp}/bench.db"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ})
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            proc.kill()
+            print("server did not start", file=sys.stderr)
+            return 1
+    try:
+        hook_url = f"{base}/cds-services/{SERVICE}"
+        for k, body in payloads.items():
+            cards = httpx.post(hook_url, content=body, timeout=30).json()["cards"]
+            print(f"{k}: {len(cards)} cards per call")
+            asyncio.run(drive(hook_url, "POST", body, 40, args.clients))  # warm-up
+        asyncio.run(drive(base + "/healthz", "GET", None, 100, args.clients))
+        h_lat, h_wall = asyncio.run(drive(base + "/healthz", "GET", None,
+                                          args.requests * 3, args.clients))
+        hp99, hrps = report("GET /healthz", h_lat, h_wall)
+        results = {}
+        for k, body in payloads.items():
+            lat, wall = asyncio.run(drive(hook_url, "POST", body, args.requests,
+                                          args.clients))
+            results[k] = report(f"POST patient-view {k}", lat, wall)
+        for k, (cp99, crps) in results.items():
+            ok = cp99 <= 0.100 and crps >= 80
+            print(f"{k}: p99 x{cp99 / hp99:.1f} and throughput x{crps / hrps:.2f} of healthz; "
+                  f"target p99 <= 100 ms and >= 80 req/s {'met' if ok else 'NOT met'}")
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
