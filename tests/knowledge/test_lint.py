@@ -20,6 +20,9 @@ from msc_screen.knowledge.lint import (
 from msc_screen.knowledge.loader import package_root
 
 
+OWN_CHECKS = [c for c in CHECKS if c is not check_note_vocabulary]
+
+
 @pytest.fixture(scope="module")
 def shipped() -> list[LintFinding]:
     return lint()
@@ -32,8 +35,8 @@ def test_shipped_knowledge_base_has_no_lint_errors(shipped: list[LintFinding]) -
 
 def test_shipped_rules_have_no_warnings() -> None:
     # the notes vocabulary has its own linter and owner; the rules themselves are warning-free
-    own = [c for c in CHECKS if c is not check_note_vocabulary]
-    warnings = [f for f in lint_kb(load_knowledge_base(), own) if f.severity == "warning"]
+    found = lint_kb(load_knowledge_base(), OWN_CHECKS)
+    warnings = [f for f in found if f.severity == "warning"]
     assert warnings == [], "\n".join(f"{f.where}: {f.message}" for f in warnings)
 
 
@@ -58,7 +61,7 @@ def test_copy_is_clean_and_compiles(kb_copy: Path) -> None:
     kb = load_knowledge_base(kb_copy)
     rs = compile_ruleset(kb, kb.policies["default"], "test")
     assert len(rs.rules) == 17
-    assert not has_errors(lint_kb(kb))
+    assert not has_errors(lint_kb(kb, OWN_CHECKS))
 
 
 def test_catches_bad_icd_code(kb_copy: Path) -> None:
@@ -125,10 +128,10 @@ def test_flags_unused_value_set_and_citation(kb_copy: Path) -> None:
     cits = yaml.safe_load(cpath.read_text(encoding="utf-8"))
     cits.append({"id": "nobody-2020", "text": "Uncited source."})
     cpath.write_text(yaml.safe_dump(cits, sort_keys=False), encoding="utf-8")
-    found = lint(kb_copy)
+    found = lint_kb(load_knowledge_base(kb_copy), OWN_CHECKS)
     assert any(f.check == "unused-valueset" and "orphan" in f.where for f in found)
     assert any(f.check == "unused-citation" and "nobody-2020" in f.where for f in found)
-    assert not has_errors(found)
+    assert not has_errors(found)  # unused data is a warning, not an error
 
 
 def test_flags_enable_when_to_unknown_question(kb_copy: Path) -> None:
@@ -171,3 +174,16 @@ def test_checks_are_extensible() -> None:
     assert all(callable(c) for c in CHECKS)
     names = {c.__name__ for c in CHECKS}
     assert {"check_value_set_codes", "check_questions", "check_note_vocabulary"} <= names
+
+
+def test_note_vocabulary_findings_are_included(monkeypatch: pytest.MonkeyPatch) -> None:
+    import msc_screen.notes as notes
+
+    def fake(kb: object) -> list[dict[str, str]]:
+        return [{"severity": "critical", "check": "vocab", "where": "vocabulary/x.yaml",
+                 "message": "planted"}]
+
+    monkeypatch.setattr(notes, "lint_vocabulary", fake, raising=False)
+    found = lint_kb(load_knowledge_base(), [check_note_vocabulary])
+    assert [(f.severity, f.check, f.where) for f in found] == [
+        ("error", "vocab", "vocabulary/x.yaml")]
