@@ -19,7 +19,6 @@ from msc_screen.knowledge.lint import (
 )
 from msc_screen.knowledge.loader import package_root
 
-
 OWN_CHECKS = [c for c in CHECKS if c is not check_note_vocabulary]
 
 
