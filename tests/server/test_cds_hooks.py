@@ -269,3 +269,14 @@ def test_live_server_with_jwt(make_settings, clients_file, live_app, full_prefet
                       headers={"Authorization": "Bearer " + sign(url + "/feedback")})
         assert r.status_code == 200 and r.json() == {"stored": 1}
     assert app.state.cds.feedback_count("msc-screen-patient-view") == 1
+
+
+def test_cors_for_a_configured_browser_origin(make_settings):
+    origin = "https://sandbox.cds-hooks.org"
+    with TestClient(create_app(make_settings(insecure_no_auth=True,
+                                             cors_origins=[origin]))) as c:
+        pre = c.options(PV, headers={"Origin": origin, "Access-Control-Request-Method": "POST",
+                                     "Access-Control-Request-Headers": "authorization"})
+        assert pre.headers["access-control-allow-origin"] == origin
+        other = c.get("/cds-services", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers

@@ -23,6 +23,8 @@ def serve(
     policy: str | None = typer.Option(None, "--policy", help="Policy name or YAML file."),
     msc_orders: str | None = typer.Option(None, "--msc-orders", help="JSON file of codes and "
                                           "texts identifying IV MSC orders."),
+    cors_origin: list[str] = typer.Option([], "--cors-origin", help="Browser origin allowed "
+                                          "to call (repeat; e.g. https://sandbox.cds-hooks.org)."),
     workers: int = typer.Option(1, "--workers", min=1, max=64, help="Worker processes "
                                 "(screening is CPU-bound; one per core)."),
 ) -> None:
@@ -35,7 +37,7 @@ def serve(
 
     settings = Settings(host=host, port=port, cds_clients=cds_clients,
                         insecure_no_auth=insecure_no_auth, base_url=base_url, policy=policy,
-                        msc_orders_file=msc_orders)
+                        msc_orders_file=msc_orders, cors_origins=list(cors_origin))
     if db:
         settings.db_url = db
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -61,11 +61,13 @@ class Settings:
     # Extra keyword arguments for the FHIR httpx client (tests pass a transport).
     fhir_client_options: dict[str, object] = field(default_factory=dict)
     create_schema: bool = True
+    # Browser origins allowed to call the API and CDS services (e.g. the CDS Hooks sandbox).
+    cors_origins: list[str] = field(default_factory=list)
 
     # Fields that survive a trip through the environment to uvicorn worker processes.
     _ENV_FIELDS = ("host", "port", "db_url", "cds_clients", "insecure_no_auth", "base_url",
                    "msc_orders_file", "policy", "fhir_deadline_s", "fhir_page_limit",
-                   "jwt_leeway_s", "create_schema")
+                   "jwt_leeway_s", "create_schema", "cors_origins")
 
     def to_env(self) -> str:
         return json.dumps({k: getattr(self, k) for k in self._ENV_FIELDS})
