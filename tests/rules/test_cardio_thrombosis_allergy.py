@@ -187,3 +187,14 @@ def test_cardiac_arrest_is_an_event_counted_within_the_window(days: int, status:
     # Synthea leaves "Cardiac Arrest" active for years: only a recent one counts
     a = screen(condition("410429000", onset=days_before(days)))
     assert outcome(a, "severe-cardiovascular-disease")[0] == status
+
+
+@pytest.mark.parametrize(("code", "active"), [
+    ("I80.10", "present"), ("I82.220", "present"), ("I82.62", "present"),
+    ("I80.00", "absent"),  # superficial thrombophlebitis: risk, not an active DVT
+    ("I82.221", "absent"), ("I82.91", "absent"),  # chronic
+])
+def test_acute_versus_chronic_or_superficial_clots(code: str, active: str) -> None:
+    a = screen(condition(code, ICD10CM, onset=days_before(10)))
+    assert outcome(a, "active-thrombosis")[0] == active
+    assert outcome(a, "thrombotic-risk")[0] == "present"

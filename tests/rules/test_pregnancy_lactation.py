@@ -200,3 +200,15 @@ def test_free_text_pregnancy_results(text: str, preg: str, unknown: str) -> None
     a = screen(observation("2106-3", effective=days_before(2), value_string=text))
     assert outcome(a, "pregnancy")[0] == preg
     assert outcome(a, "pregnancy-status-unknown")[0] == unknown
+
+
+@pytest.mark.parametrize("code", ["O03.9", "O80", "O90.89", "O94"])
+def test_outcome_and_puerperium_codes_are_not_a_current_pregnancy(code: str) -> None:
+    a = screen(condition(code, ICD10CM, onset=days_before(10)))
+    assert outcome(a, "pregnancy")[0] == "absent"
+
+
+def test_delivery_code_ends_an_open_pregnancy() -> None:
+    a = screen(condition("O09.90", ICD10CM, onset=days_before(280)),
+               condition("Z37.0", ICD10CM, onset=days_before(5)))
+    assert outcome(a, "pregnancy")[0] == "absent"
