@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ class Stats:
     errors_shown: list[dict[str, Any]] = field(default_factory=list)
     errors_total: int = 0
     duplicates: int = 0
+    report_seconds: float = 0.0  # time spent drawing the report (fixed, not per patient)
 
     def add_row(self, row: dict[str, Any]) -> None:
         self.total += 1
@@ -135,8 +137,10 @@ def assemble(manifest: Manifest, work: WorkDir, ruleset: CompiledRuleset,
                 pw.write_table(pa.table(batch, schema=schema))
     from ..render.report import render_report
 
+    started = time.perf_counter()
     tmp["report.html"].write_text(render_report(stats, ruleset, manifest.args),
                                   encoding="utf-8")
+    stats.report_seconds = time.perf_counter() - started
     for name in OUTPUTS:
         os.replace(tmp[name], out / name)
     return stats

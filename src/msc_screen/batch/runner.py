@@ -14,9 +14,10 @@ import os
 import shutil
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,7 @@ class BatchResult:
     stats: Stats
     units: int
     resumed_units: int
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
 
     @property
     def errors(self) -> int:
@@ -77,7 +79,18 @@ class _Killer:
 
 def run_batch(opts: BatchOptions, on_phase: Callable[[str, int], Any] | None = None,
               on_progress: Callable[[int], Any] | None = None) -> BatchResult:
+    clock = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = now - clock
+        clock = now
+
     ruleset = get_ruleset(opts.policy)
+    engine_for(opts.policy)
+    lap("load")
     inputs = [str(Path(p).absolute()) for p in opts.inputs]
     args = {"inputs": inputs, "as_of": opts.as_of.isoformat(), "policy": opts.policy,
             "ruleset": ruleset.ruleset_info, "policy_info": ruleset.policy_info}
@@ -103,6 +116,7 @@ def run_batch(opts: BatchOptions, on_phase: Callable[[str, int], Any] | None = N
         if on_phase:
             on_phase("partition", 0)
         partition(manifest, work, on_line=lambda: killer.tick("partition"))
+    lap("plan")
     units = manifest.units()
     pending = [u for u in units if not work.unit_file(u.id).exists()]
     job = Job(as_of=opts.as_of.isoformat(), policy=opts.policy, work=str(work.root),
@@ -127,11 +141,15 @@ def run_batch(opts: BatchOptions, on_phase: Callable[[str, int], Any] | None = N
             execute_spark(pending, job, opts.spark_master, opts.workers, done)
         else:
             _execute_local(pending, job, opts.workers, done)
+    lap("screen")
     if on_phase:
         on_phase("assemble", 0)
     stats = assemble(manifest, work, ruleset, units, on_patient=lambda: killer.tick("assemble"))
     shutil.rmtree(work.root, ignore_errors=True)
-    return BatchResult(stats, len(units), len(units) - len(pending))
+    lap("assemble")
+    timings["report"] = stats.report_seconds
+    timings["assemble"] -= stats.report_seconds
+    return BatchResult(stats, len(units), len(units) - len(pending), timings)
 
 
 def count_patients(data: bytes) -> int:

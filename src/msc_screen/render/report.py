@@ -28,7 +28,8 @@ def _plt() -> Any:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    matplotlib.rcParams.update({"svg.hashsalt": "msc-screen", "svg.fonttype": "path",
+    # text stays text (small, fast SVG); the report names a font stack every system has
+    matplotlib.rcParams.update({"font.family": "DejaVu Sans","svg.hashsalt": "msc-screen", "svg.fonttype": "none",
                                 "font.size": 10, "axes.spines.top": False,
                                 "axes.spines.right": False})
     return plt

@@ -1,0 +1,208 @@
+"""Batch screening at scale: linear time, bounded memory, parallel speed-up, overhead, peer.
+
+Synthesises populations of 2,000 and 20,000 patients (``msc-screen synth``, one Bundle each) and
+batch-screens both. Prints patients/s, MB/s and peak RSS of each run and the ratios against
+the targets:
+
+* time per patient at 20k within ±20% of 2k (linear);
+* peak RSS at 20k ≤ 1.3× that at 2k (bounded memory);
+* ``--workers 2`` ≥ 1.7× ``--workers 1``;
+* per-core batch throughput ≥ 0.8× the engine alone (read + records + evaluate of each
+  patient's Bundle, measured in this process on the same files);
+* msc-screen batch (all rules, full evidence) ≥ 2× DuckDB SQL over the same files
+  (``read_json_objects``, unnest the entries, flag coded conditions current at the as-of date)
+  for a few rules, with the same number of threads.
+
+Each batch run is a fresh subprocess so its peak RSS (its own plus its workers') is its own.
+Heavy: run it alone.  ``.venv/bin/python benchmarks/batch_scale.py [--sizes 2000,20000]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+AS_OF = dt.date(2026, 1, 1)
+DUCKDB_RULES = ("pregnancy", "active-malignancy", "recent-myocardial-infarction",
+                "unstable-angina", "active-thrombosis")
+
+RUNNER = r"""
+import json, resource, sys, time, datetime as dt
+from pathlib import Path
+from msc_screen.batch import BatchOptions, run_batch
+inp, out, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
+t = time.perf_counter()
+r = run_batch(BatchOptions([inp], dt.date.fromisoformat(sys.argv[4]), Path(out), workers=workers))
+wall = time.perf_counter() - t
+self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+fixed = r.timings["load"] + r.timings["report"]
+print(json.dumps({"wall": wall, "fixed": fixed, "patients": r.stats.total,
+                  "bytes": r.stats.input_bytes,
+                  "rss_mb": (self_kb + child_kb * workers * (workers > 1)) / 1024}))
+"""
+
+
+def synth(n: int, out: Path) -> float:
+    from msc_screen.synth import SynthConfig, generate
+
+    t = time.perf_counter()
+    generate(SynthConfig(n, out, "bundles", seed=2026, as_of=AS_OF))
+    return time.perf_counter() - t
+
+
+def batch(inp: Path, out: Path, workers: int) -> dict[str, float]:
+    proc = subprocess.run([sys.executable, "-c", RUNNER, str(inp), str(out), str(workers),
+                           AS_OF.isoformat()], capture_output=True, text=True, check=True)
+    res: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return res
+
+
+def engine_alone(files: list[Path]) -> float:
+    """Patients/s of the engine on one Bundle at a time (the single-patient path)."""
+    from msc_screen.api import default_notes_extractor
+    from msc_screen.engine import evaluate
+    from msc_screen.fhir.reader import read_file
+    from msc_screen.fhir.record import RecordBuilder
+    from msc_screen.knowledge import get_ruleset
+
+    ruleset, notes = get_ruleset(), default_notes_extractor()
+    t = time.perf_counter()
+    n = 0
+    for f in files:
+        b = RecordBuilder()
+        b.add(read_file(f))
+        for rec in b.finish():
+            evaluate(rec, ruleset, AS_OF, notes).to_json()
+            n += 1
+    return n / (time.perf_counter() - t)
+
+
+def _vs_sql(rule_ids: tuple[str, ...]) -> tuple[str, list[str]]:
+    """A VALUES list of (rule, system, code-or-prefix, is_range) from the rules' value sets."""
+    from msc_screen.knowledge import get_ruleset
+    from msc_screen.terminology.systems import canonical_uri
+
+    ruleset = get_ruleset()
+    rows = []
+    for rid in rule_ids:
+        rule = ruleset.rule(rid)
+        for c in rule.present_if:
+            if c.kind != "condition":
+                continue
+            for vs in c.valuesets:
+                vdef = ruleset.kb.valuesets[vs.id]
+                for inc in vdef.include:
+                    uri = canonical_uri(inc.system)
+                    for ce in inc.codes:
+                        rows.append((rid, uri, ce.code, ce.code))
+                    for rng in inc.ranges:
+                        lo, _, hi = rng.partition("-")
+                        rows.append((rid, uri, lo[:3], (hi or lo)[:3]))
+    values = ",".join(f"('{r}','{s}','{lo}','{hi}')" for r, s, lo, hi in rows)
+    return values, list(rule_ids)
+
+
+def duckdb_run(inp: Path, threads: int) -> tuple[float, int]:
+    import duckdb
+
+    values, _ = _vs_sql(DUCKDB_RULES)
+    con = duckdb.connect()
+    con.execute(f"SET threads TO {threads}")
+    sql = f"""
+    WITH docs AS (
+      SELECT json AS doc FROM read_json_objects('{inp}/*.json', format='auto')
+    ), entries AS (
+      SELECT unnest(from_json(doc->'entry', '["json"]')) AS e FROM docs
+    ), res AS (SELECT e->'resource' AS r FROM entries),
+    patients AS (SELECT r->>'id' AS pid FROM res WHERE r->>'resourceType' = 'Patient'),
+    conds AS (
+      SELECT replace(r->'subject'->>'reference', 'Patient/', '') AS pid,
+             r->'clinicalStatus'->'coding'->0->>'code' AS clin,
+             r->>'onsetDateTime' AS onset, r->>'abatementDateTime' AS abate,
+             unnest(from_json(r->'code'->'coding', '["json"]')) AS c
+      FROM res WHERE r->>'resourceType' = 'Condition'
+    ), vs(rule, system, lo, hi) AS (VALUES {values}),
+    current AS (
+      SELECT DISTINCT conds.pid, vs.rule FROM conds JOIN vs
+        ON c->>'system' = vs.system
+       AND (c->>'code' = vs.lo OR substr(c->>'code', 1, 3) BETWEEN vs.lo AND vs.hi)
+      WHERE coalesce(onset, '0000') <= '{AS_OF.isoformat()}'
+        AND (abate IS NULL OR abate > '{AS_OF.isoformat()}')
+        AND coalesce(clin, 'active') IN ('active', 'recurrence', 'relapse')
+    )
+    SELECT count(*) AS patients,
+           (SELECT count(*) FROM current) AS flags
+    FROM patients
+    """
+    t = time.perf_counter()
+    patients, flags = con.execute(sql).fetchone()  # type: ignore[misc]
+    took = time.perf_counter() - t
+    print(f"duckdb flagged {flags:,} (patient, rule) pairs for {', '.join(DUCKDB_RULES)}")
+    return took, int(patients)
+
+
+def verdict(ok: bool) -> str:
+    return "OK " if ok else "MISS"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="2000,20000")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--dir", type=Path, default=None, help="work directory (default: temp)")
+    args = ap.parse_args()
+    small, large = (int(x) for x in args.sizes.split(","))
+    root = args.dir or Path(tempfile.mkdtemp(prefix="msc-batch-bench-"))
+    print(f"work dir {root}; cores available: {len(os.sched_getaffinity(0))}")
+    pops = {}
+    for n in (small, large):
+        pops[n] = root / f"pop{n}"
+        if not (pops[n] / "labels.csv").exists():
+            took = synth(n, pops[n])
+            print(f"synth {n:>6,} patients: {took:6.1f} s ({n / took:,.0f} patients/s)")
+    files = sorted(pops[small].glob("*.json"))
+    base = engine_alone(files)
+    print(f"engine alone (one Bundle at a time, {len(files):,} patients): {base:,.0f} patients/s")
+    runs = {}
+    for n, w in ((small, 1), (large, 1), (large, args.workers)):
+        r = batch(pops[n], root / f"out{n}-w{w}", w)
+        runs[(n, w)] = r
+        r["work"] = r["wall"] - r["fixed"]
+        print(f"batch {n:>6,} patients, --workers {w}: {r['wall']:6.1f} s "
+              f"(fixed start-up + report {r['fixed']:4.1f} s)  "
+              f"{r['patients'] / r['wall']:7,.0f} patients/s overall, "
+              f"{r['patients'] / r['work']:7,.0f}/s screening  "
+              f"{r['bytes'] / r['wall'] / 1e6:6.1f} MB/s  peak RSS {r['rss_mb']:6.0f} MB")
+    s, ll, lw = runs[(small, 1)], runs[(large, 1)], runs[(large, args.workers)]
+    lin_all = (ll["wall"] / ll["patients"]) / (s["wall"] / s["patients"])
+    lin = (ll["work"] / ll["patients"]) / (s["work"] / s["patients"])
+    rss = ll["rss_mb"] / s["rss_mb"]
+    speed = ll["work"] / lw["work"]
+    overhead = (ll["patients"] / ll["work"]) / base
+    print(f"[{verdict(0.8 <= lin <= 1.2)}] time/patient {large:,} vs {small:,}: {lin:.2f}× "
+          f"excluding the fixed start-up and report ({lin_all:.2f}× including them; "
+          "target 0.8–1.2)")
+    print(f"[{verdict(rss <= 1.3)}] peak RSS {large:,} vs {small:,}: {rss:.2f}× (target ≤ 1.3)")
+    print(f"[{verdict(speed >= 1.7)}] --workers {args.workers} vs 1 (screening): {speed:.2f}× "
+          f"(overall {ll['wall'] / lw['wall']:.2f}×; target ≥ 1.7; needs idle cores)")
+    print(f"[{verdict(overhead >= 0.8)}] batch per core vs engine alone: {overhead:.2f}× "
+          "(target ≥ 0.8)")
+    dwall, dpat = duckdb_run(pops[large], 1)
+    ratio = (ll["patients"] / ll["wall"]) / (dpat / dwall)  # overall, start-up included
+    print(f"duckdb ({len(DUCKDB_RULES)} rules, conditions only, 1 thread) on {dpat:,} patients: "
+          f"{dwall:.1f} s ({dpat / dwall:,.0f} patients/s)")
+    print(f"[{verdict(ratio >= 2)}] msc-screen batch vs DuckDB, 1 core each: {ratio:.2f}× "
+          "(target ≥ 2)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
