@@ -8,11 +8,15 @@ import pytest
 from factories import (
     AS_OF,
     ICD10CM,
+    RXNORM,
     condition,
     days_before,
     finding,
+    medication_request,
     observation,
     outcome,
+    procedure,
+    questionnaire_response,
     screen,
 )
 
@@ -120,3 +124,23 @@ def test_unknown_system_does_not_match_by_code() -> None:
 def test_uncoded_condition_matches_by_text() -> None:
     a = screen(condition(None, text="Sepsis due to E. coli", onset=days_before(2)))
     assert outcome(a, "active-infection")[0] == "present"
+
+
+def test_undated_treatment_is_review_with_reason() -> None:
+    med = finding(screen(medication_request("1736854", RXNORM, status="completed")),
+                  "active-malignancy")
+    assert (med.status, med.severity) == ("present", "physician-review")
+    assert "no date" in med.summary
+    proc = finding(screen(procedure("703423002")), "active-malignancy")
+    assert (proc.status, proc.severity) == ("present", "physician-review")
+
+
+def test_cancelled_or_not_done_procedure_is_ignored() -> None:
+    for status in ("not-done", "entered-in-error"):
+        a = screen(procedure("703423002", performed=days_before(10), status=status))
+        assert outcome(a, "active-malignancy")[0] == "absent"
+
+
+def test_boolean_questionnaire_answer() -> None:
+    a = screen(questionnaire_response({"breastfeeding-now": True}))
+    assert outcome(a, "breastfeeding")[0] == "present"
