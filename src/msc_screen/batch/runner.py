@@ -77,7 +77,7 @@ class _Killer:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-def run_batch(opts: BatchOptions, on_phase: Callable[[str, int], Any] | None = None,
+def run_batch(opts: BatchOptions, on_phase: Callable[[str, int, int], Any] | None = None,
               on_progress: Callable[[int], Any] | None = None) -> BatchResult:
     clock = time.perf_counter()
     timings: dict[str, float] = {}
@@ -114,7 +114,7 @@ def run_batch(opts: BatchOptions, on_phase: Callable[[str, int], Any] | None = N
     killer = _Killer()
     if manifest.ndjson_files and not (manifest.partitioned and work.parts.is_dir()):
         if on_phase:
-            on_phase("partition", 0)
+            on_phase("partition", 0, 0)
         partition(manifest, work, on_line=lambda: killer.tick("partition"))
     lap("plan")
     units = manifest.units()
@@ -123,9 +123,7 @@ def run_batch(opts: BatchOptions, on_phase: Callable[[str, int], Any] | None = N
               ndjson_files=tuple(manifest.ndjson_files),
               damaged_sources=tuple(manifest.damaged_sources))
     if on_phase:
-        on_phase("screen", len(units))
-        if on_progress and len(units) > len(pending):
-            on_progress(0)
+        on_phase("screen", len(units), len(units) - len(pending))
 
     def done(unit_id: str, data: bytes | None, patients: int) -> None:
         if data is not None:
@@ -143,7 +141,7 @@ def run_batch(opts: BatchOptions, on_phase: Callable[[str, int], Any] | None = N
             _execute_local(pending, job, opts.workers, done)
     lap("screen")
     if on_phase:
-        on_phase("assemble", 0)
+        on_phase("assemble", len(units), len(units))
     stats = assemble(manifest, work, ruleset, units, on_patient=lambda: killer.tick("assemble"))
     shutil.rmtree(work.root, ignore_errors=True)
     lap("assemble")

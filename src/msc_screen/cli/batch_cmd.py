@@ -42,20 +42,19 @@ class _Bar:
         self.task: Any = None
         self.patients = 0
 
-    def phase(self, name: str, total: int) -> None:
+    def phase(self, name: str, total: int, done: int) -> None:
         if self.task is None:
             self.progress.start()
             self.task = self.progress.add_task(name, total=total or None, patients=0,
                                                rate="")
-        self.progress.update(self.task, description=name, total=total or None)
+        self.progress.update(self.task, description=name, total=total or None, completed=done)
 
     def advance(self, patients: int) -> None:
         self.patients += patients
         task = self.progress.tasks[0]
         elapsed = task.elapsed or 0.0
         rate = f"{self.patients / elapsed:,.0f}/s" if elapsed > 0 else ""
-        self.progress.update(self.task, advance=1 if patients or rate else 0,
-                             patients=self.patients, rate=rate)
+        self.progress.update(self.task, advance=1, patients=self.patients, rate=rate)
 
     def stop(self) -> None:
         if self.task is not None:
