@@ -103,10 +103,14 @@ def test_output_is_deterministic(res: list[dict[str, Any]]) -> None:
 
 
 CONTRAINDICATIONS = [
-    # (code system, code) of a confirmed, active, dated condition that the default policy
-    # treats as a contraindication for anyone it applies to.
+    # (code system, code) of a confirmed, active condition with a recent onset that the
+    # default policy treats as a contraindication for anyone it applies to.
     ("http://hl7.org/fhir/sid/icd-10-cm", "O09.90"),  # pregnancy (female)
     ("http://snomed.info/sct", "72892002"),  # normal pregnancy (female)
+    ("http://snomed.info/sct", "4557003"),  # unstable angina (anyone)
+    ("http://hl7.org/fhir/sid/icd-10-cm", "I21.4"),  # NSTEMI, recent MI (anyone)
+    ("http://snomed.info/sct", "91302008"),  # sepsis (anyone)
+    ("http://hl7.org/fhir/sid/icd-10-cm", "C34.90"),  # lung cancer, active malignancy
 ]
 
 
