@@ -197,3 +197,14 @@ def test_bad_client_entries_are_named(entry, message):
 def test_insecure_no_auth_refuses_public_host(make_settings):
     with pytest.raises(ValueError, match="loopback"):
         create_app(make_settings(insecure_no_auth=True, host="0.0.0.0"))
+
+
+def test_replay_is_caught_across_processes_with_the_shared_cache(make_settings, clients_file):
+    """Two apps on one database stand in for two worker processes."""
+    settings = make_settings(cds_clients=clients_file, shared_replay_cache=True)
+    token = sign(DISCOVERY, jti="shared-once")
+    with TestClient(create_app(settings)) as a, TestClient(create_app(settings)) as b:
+        assert _get(a, token).status_code == 200
+        r = _get(b, token)
+        assert r.status_code == 401 and "replay" in _reason(r)
+        assert _get(b, sign(DISCOVERY)).status_code == 200

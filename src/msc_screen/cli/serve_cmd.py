@@ -37,7 +37,8 @@ def serve(
 
     settings = Settings(host=host, port=port, cds_clients=cds_clients,
                         insecure_no_auth=insecure_no_auth, base_url=base_url, policy=policy,
-                        msc_orders_file=msc_orders, cors_origins=list(cors_origin))
+                        msc_orders_file=msc_orders, cors_origins=list(cors_origin),
+                        shared_replay_cache=workers > 1)
     if db:
         settings.db_url = db
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

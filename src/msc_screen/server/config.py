@@ -63,11 +63,14 @@ class Settings:
     create_schema: bool = True
     # Browser origins allowed to call the API and CDS services (e.g. the CDS Hooks sandbox).
     cors_origins: list[str] = field(default_factory=list)
+    # Keep seen JWT ids in the database (needed when several worker processes serve).
+    shared_replay_cache: bool = False
 
     # Fields that survive a trip through the environment to uvicorn worker processes.
     _ENV_FIELDS = ("host", "port", "db_url", "cds_clients", "insecure_no_auth", "base_url",
                    "msc_orders_file", "policy", "fhir_deadline_s", "fhir_page_limit",
-                   "jwt_leeway_s", "create_schema", "cors_origins")
+                   "jwt_leeway_s", "create_schema", "cors_origins",
+                   "shared_replay_cache")
 
     def to_env(self) -> str:
         return json.dumps({k: getattr(self, k) for k in self._ENV_FIELDS})

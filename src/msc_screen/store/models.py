@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, DateTime, Integer, String
+from sqlalchemy import JSON, DateTime, Float, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -26,3 +26,14 @@ class CdsFeedback(Base):
     override_reason: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
     client_iss: Mapped[str | None] = mapped_column(String(500), nullable=True)
     received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CdsJwtUse(Base):
+    """A client JWT already accepted (iss, jti) until it expires: replay protection shared
+    by all worker processes."""
+
+    __tablename__ = "cds_jwt_use"
+
+    iss: Mapped[str] = mapped_column(String(500), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(255), primary_key=True)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)

@@ -118,13 +118,49 @@ class ReplayCache:
         return True
 
 
+class DbReplayCache(ReplayCache):
+    """The same contract backed by the database, so every worker process sees every jti."""
+
+    def __init__(self, db: Any) -> None:
+        super().__init__()
+        self.db = db
+        self._next_purge = 0.0
+
+    def check_and_add(self, iss: str, jti: str, expires: float, now: float) -> bool:
+        from sqlalchemy import delete
+        from sqlalchemy.exc import IntegrityError
+
+        from ...store.models import CdsJwtUse
+
+        if len(jti) > 255:
+            raise AuthError("JWT jti longer than 255 characters")
+        if not super().check_and_add(iss, jti, expires, now):
+            return False
+        try:
+            with self.db.session() as s:
+                if now >= self._next_purge:
+                    s.execute(delete(CdsJwtUse).where(CdsJwtUse.expires_at <= now))
+                    self._next_purge = now + 60
+                stale = s.get(CdsJwtUse, (iss, jti))
+                if stale is not None:
+                    if stale.expires_at > now:
+                        return False
+                    stale.expires_at = expires
+                else:
+                    s.add(CdsJwtUse(iss=iss, jti=jti, expires_at=expires))
+        except IntegrityError:
+            return False  # another worker recorded it first
+        return True
+
+
 class JwtVerifier:
     def __init__(self, clients: dict[str, TrustedClient], clock: Callable[[], float],
-                 leeway_s: int = 60, http: httpx.AsyncClient | None = None) -> None:
+                 leeway_s: int = 60, http: httpx.AsyncClient | None = None,
+                 replay: ReplayCache | None = None) -> None:
         self.clients = clients
         self.clock = clock
         self.leeway = leeway_s
-        self.replay = ReplayCache()
+        self.replay = replay or ReplayCache()
         self._http = http
 
     async def verify(self, authorization: str | None, audience: str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from ...store.models import CdsFeedback
 from ..config import Settings
 from ..problems import ApiProblem, input_error_issue
 from ..screening import notes_extractor, resolve_ruleset
-from .auth import AuthError, JwtVerifier, load_clients
+from .auth import AuthError, DbReplayCache, JwtVerifier, load_clients
 from .fhir_fetch import FetchResult, fetch_all, render_template
 from .orders import MscOrderMatcher
 
@@ -91,7 +91,9 @@ class CdsService:
         self.orders = MscOrderMatcher.load(settings.msc_orders_file)
         self.verifier = JwtVerifier(load_clients(settings.cds_clients_source()),
                                     clock=lambda: settings.clock().timestamp(),
-                                    leeway_s=settings.jwt_leeway_s)
+                                    leeway_s=settings.jwt_leeway_s,
+                                    replay=DbReplayCache(db) if settings.shared_replay_cache
+                                    else None)
         timeout = httpx.Timeout(settings.fhir_deadline_s, connect=min(2.0, settings.fhir_deadline_s))
         self.http = httpx.AsyncClient(timeout=timeout, follow_redirects=False,
                                       **settings.fhir_client_options)  # type: ignore[arg-type]
