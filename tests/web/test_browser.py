@@ -69,6 +69,12 @@ class Pages:
         self.n = 0
         self.problems: list[str] = []
 
+    def watch(self, page: Any) -> Any:
+        """Record Content-Security-Policy violations the page reports."""
+        page.on("console", lambda m: self.problems.append(f"console: {m.text}")
+                if "Content Security Policy" in m.text else None)
+        return page
+
     def check(self, page: Any, name: str) -> None:
         self.n += 1
         page.screenshot(path=str(self.out / f"{self.n:02d}-{name}.png"), full_page=True)
@@ -99,7 +105,7 @@ def _answer_section(page: Any) -> None:
     """Pregnant: yes (14 weeks); 'No' (or the first option) everywhere else."""
     for group in page.locator("fieldset").all():
         radios = group.locator("input[type=radio]")
-        if not radios.count():
+        if not radios.count() or not group.is_visible():
             continue
         name = radios.first.get_attribute("name")
         if name == "pregnant-now":
@@ -114,6 +120,8 @@ def _answer_section(page: Any) -> None:
 
 def test_patient_staff_physician_end_to_end(tmp_path: Path, browser: Any, axe_source: str,
                                             test_output: Path) -> None:
+    from playwright.sync_api import expect
+
     out = test_output / "web"
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*.png"):
@@ -122,7 +130,7 @@ def test_patient_staff_physician_end_to_end(tmp_path: Path, browser: Any, axe_so
     app = make_app(tmp_path)
     db_url = app.state.settings.db_url
     with live_server(app) as base:
-        staff = browser.new_context().new_page()
+        staff = pages.watch(browser.new_context().new_page())
         staff.goto(f"{base}/login")
         pages.check(staff, "login")
         _login(staff, base, "staff1")
@@ -137,9 +145,14 @@ def test_patient_staff_physician_end_to_end(tmp_path: Path, browser: Any, axe_so
 
         phone = browser.new_context(viewport={"width": 390, "height": 844},
                                     is_mobile=True, has_touch=True).new_page()
+        pages.watch(phone)
         phone.goto(link)
         pages.check(phone, "questionnaire-start")
         phone.get_by_role("link", name="Start").click()
+        weeks = phone.locator("input[name=pregnancy-weeks]")
+        expect(weeks).to_be_hidden()  # the page script hides a follow-up until it applies
+        phone.locator("input[name=pregnant-now][value=yes]").check()
+        expect(weeks).to_be_visible()
         n = 0
         while "/section/" in phone.url:
             n += 1
@@ -166,7 +179,7 @@ def test_patient_staff_physician_end_to_end(tmp_path: Path, browser: Any, axe_so
         assert "Contraindication reported" in row.inner_text()
         pages.check(staff, "queue")
 
-        doc = browser.new_context().new_page()
+        doc = pages.watch(browser.new_context().new_page())
         _login(doc, base, "doc1")
         doc.get_by_role("link", name="Maria Example").click()
         assert "pregnant-now" in doc.locator("main").inner_text()
@@ -187,7 +200,7 @@ def test_patient_staff_physician_end_to_end(tmp_path: Path, browser: Any, axe_so
         doc.emulate_media(media="print")
         doc.screenshot(path=str(out / "report-print.png"), full_page=True)
 
-        admin = browser.new_context().new_page()
+        admin = pages.watch(browser.new_context().new_page())
         _login(admin, base, "admin1")
         admin.goto(f"{base}/admin")
         pages.check(admin, "admin")

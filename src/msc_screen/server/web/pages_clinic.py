@@ -232,8 +232,12 @@ async def upload(request: Request, pid: int, user: User = Depends(staff_user),
         errors = ["Choose a FHIR Bundle (.json) or NDJSON file to upload."]
         data, name = b"", ""
     else:
-        data = await f.read()
+        limit = clinic(request).config.max_upload_bytes
+        data = await f.read(limit + 1)
         name = f.filename
+        if len(data) > limit:
+            errors = [f"{name}: the file is larger than {limit // (1024 * 1024)} MB; upload "
+                      "one patient's records."]
     if not errors:
         patients, read_errors = await run_in_threadpool(check_upload, data, name)
         errors = [e.describe() for e in read_errors[:20]]

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from ...knowledge import get_ruleset
+from ...knowledge.schema import Question
 from ...questionnaire import FormDef, answers_from_response, enabled_questions, parse_form
 from ...questionnaire.build import Section
 from ...store.clinic_models import StoredAssessment
@@ -64,8 +65,21 @@ def _section_view(form: FormDef, sec: Section, answers: dict[str, Any]) -> list[
                 parts.append(f"“{shown}” to “{trig.text if trig else ew.question}”")
             hint = "Answer only if you answered " + " and ".join(parts) + "."
         out.append({"q": q, "value": answers.get(q.link_id), "hint": hint,
+                    "when": _when(q, {x.link_id for x in sec.questions}),
                     "follow_up": bool(q.enable_when), "enabled": q.link_id in enabled})
     return out
+
+
+def _when(q: Question, here: set[str]) -> dict[str, str] | None:
+    """A single same-section condition the page script can apply (the server re-checks)."""
+    if len(q.enable_when) != 1:
+        return None
+    ew = q.enable_when[0]
+    if ew.question not in here or ew.operator not in ("=", "!=", "exists"):
+        return None
+    a = ew.answer
+    shown = ("true" if a else "false") if isinstance(a, bool) else ("" if a is None else str(a))
+    return {"q": ew.question, "op": ew.operator, "a": shown}
 
 
 @router.get("/safety", response_class=HTMLResponse)
