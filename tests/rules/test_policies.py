@@ -87,3 +87,42 @@ def test_policy_from_a_yaml_file(tmp_path: object) -> None:
     assert "tumour-marker-panel-due" not in [r.id for r in rs.rules]
     a = screen(pat=MAN, policy=str(p))
     assert all(f.rule != "tumour-marker-panel-due" for f in a.findings)
+
+
+@pytest.fixture(scope="module")
+def lookback_policy(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A site policy giving the rules whose look-back defaults to 'any time' a finite one."""
+    p = tmp_path_factory.mktemp("policy") / "site-lookbacks.yaml"
+    p.write_text(
+        "name: site-lookbacks\ntitle: Site look-backs\n"
+        "description: Test policy with one-year look-backs for tests and tumour markers.\n"
+        "rules:\n"
+        "  chronic-viral-infection:\n    parameters:\n      test_lookback_days: 365\n"
+        "  elevated-tumour-marker:\n    parameters:\n      lookback_days: 365\n",
+        encoding="utf-8")
+    return str(p)
+
+
+@pytest.mark.parametrize(("days", "status"), [(365, "present"), (366, "absent")])
+def test_hiv_test_lookback_edges(lookback_policy: str, days: int, status: str) -> None:
+    a = screen(observation("55277-8", effective=days_before(days), value_string="HIV positive"),
+               pat=MAN, policy=lookback_policy)
+    assert outcome(a, "chronic-viral-infection")[0] == status
+    # the default policy looks back any time
+    assert outcome(screen(observation("55277-8", effective=days_before(days),
+                                      value_string="HIV positive"), pat=MAN),
+                   "chronic-viral-infection")[0] == "present"
+
+
+@pytest.mark.parametrize(("days", "status"), [(365, "present"), (366, "absent")])
+def test_marker_lookback_edges(lookback_policy: str, days: int, status: str) -> None:
+    a = screen(observation("2857-1", effective=days_before(days), value=8.0), pat=MAN,
+               policy=lookback_policy)
+    assert outcome(a, "elevated-tumour-marker")[0] == status
+
+
+@pytest.mark.parametrize(("birth", "status"), [("2006-06-01", "present"),
+                                               ("2006-06-02", "absent")])
+def test_panel_min_age_edges(birth: str, status: str) -> None:
+    a = screen(pat=patient(gender="male", birth_date=birth))
+    assert outcome(a, "tumour-marker-panel-due")[0] == status
