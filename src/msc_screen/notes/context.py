@@ -16,6 +16,25 @@ from dataclasses import dataclass
 from .triggers import CATEGORIES, Entry, TriggerSet
 
 _WORD = re.compile(r"\w+")
+_SPACES = re.compile(r"\s+")
+
+
+def _collapse(text: str) -> tuple[str, list[int]]:
+    """Whitespace runs as one space, with each character's offset in ``text`` (plus the end)."""
+    if "  " not in text and "\n" not in text and "\t" not in text and "\r" not in text:
+        return text, list(range(len(text) + 1))
+    parts: list[str] = []
+    offs: list[int] = []
+    pos = 0
+    for m in _SPACES.finditer(text):
+        parts.append(text[pos:m.start()])
+        offs.extend(range(pos, m.start()))
+        parts.append(" ")
+        offs.append(m.start())
+        pos = m.end()
+    parts.append(text[pos:])
+    offs.extend(range(pos, len(text) + 1))
+    return "".join(parts), offs
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,15 +58,35 @@ class ScannedSentence:
     def __init__(self, text: str, rules: TriggerSet) -> None:
         self.text = text
         entries = rules.entries
-        trig: list[tuple[int, int, Entry]] = []
+        norm, offs = _collapse(text.lower() if len(text.lower()) == len(text) else text)
+        cands: list[tuple[int, int, int]] = []
         ends: list[tuple[int, int, frozenset[str]]] = []
-        for m in rules.regex.finditer(text):
-            e = entries[int(m.lastgroup[1:])]  # type: ignore[index]
-            if e.actions:
-                trig.append((m.start(), m.end(), e))
-        for m in rules.ends_regex.finditer(text):
-            e = entries[int(m.lastgroup[1:])]  # type: ignore[index]
-            ends.append((m.start(), m.end(), e.ends))
+        n = len(norm)
+        for last, (idx, length, b0, b1) in rules.automaton.iter(norm):
+            s, e = last - length + 1, last + 1
+            if (b0 and s > 0 and norm[s - 1].isalnum()) or (b1 and e < n and norm[e].isalnum()):
+                continue
+            entry = entries[idx]
+            if entry.actions or entry.pseudo:
+                cands.append((s, e, idx))
+            if entry.ends:
+                ends.append((offs[s], offs[e], entry.ends))
+        if rules.pattern_regex is not None:
+            for m in rules.pattern_regex.finditer(norm):
+                cands.append((m.start(), m.end(), int(m.lastgroup[1:])))  # type: ignore[index]
+        if rules.ends_regex is not None:
+            for m in rules.ends_regex.finditer(norm):
+                ends.append((offs[m.start()], offs[m.end()],
+                             entries[int(m.lastgroup[1:])].ends))  # type: ignore[index]
+        # Leftmost-longest, non-overlapping: a pseudo-trigger hides the trigger inside it.
+        trig: list[tuple[int, int, Entry]] = []
+        edge = -1
+        for s, e, idx in sorted(cands, key=lambda c: (c[0], -c[1])):
+            if s < edge:
+                continue
+            edge = e
+            if entries[idx].actions:
+                trig.append((offs[s], offs[e], entries[idx]))
         for ch in rules.clause_breaks:
             pos = text.find(ch)
             while pos >= 0:

@@ -18,8 +18,8 @@ from .triggers import TriggerSet, default_rules
 from .vocabulary import RuleVocabulary, load_vocabularies
 
 SNIPPET_CHARS = 240
+PATTERN_WINDOW = 80  # characters either side of an anchor word searched by its pattern
 _WS = re.compile(r"\s+")
-_B0, _B1 = r"(?<![A-Za-z0-9])", r"(?![A-Za-z0-9])"
 
 
 def lower_same_length(text: str) -> str:
@@ -33,7 +33,8 @@ def lower_same_length(text: str) -> str:
 @dataclass(frozen=True, slots=True)
 class _Key:
     rule: str
-    exclude: bool
+    exclude: bool = False
+    anchor: int = -1  # index of the pattern this word anchors, or -1
 
 
 class Extractor:
@@ -51,56 +52,76 @@ class Extractor:
             t = " ".join(term.lower().split())
             table.setdefault(t, set()).add(key)
 
-        abbrevs: dict[str, list[str]] = {}
-        pats: list[str] = []
-        self._group_rule: dict[str, str] = {}
+        abbrev = ahocorasick.Automaton()
+        abbrev_keys: dict[str, set[str]] = {}
+        # (rule, compiled pattern, anchored?) - an anchored pattern runs only near its anchors
+        self._pats: list[tuple[str, re.Pattern[str], bool]] = []
         for rid in self.rule_ids:
             v = vocab[rid]
             for t in (*v.terms, *v.misspellings):
-                put(t, _Key(rid, False))
+                put(t, _Key(rid))
                 if v.plurals and t[-1:].isalpha() and not t.endswith("s"):
-                    put(t + "s", _Key(rid, False))
+                    put(t + "s", _Key(rid))
             for t in v.exclude:
-                put(t, _Key(rid, True))
-            if v.abbreviations:
-                abbrevs[rid] = v.abbreviations
-            if v.patterns:
-                g = f"r{len(self._group_rule)}"
-                self._group_rule[g] = rid
-                pats.append(f"(?P<{g}>{_B0}(?:{'|'.join(v.patterns)}){_B1})")
+                put(t, _Key(rid, exclude=True))
+            for a in v.abbreviations:
+                abbrev_keys.setdefault(a.strip(), set()).add(rid)
+            for pat in v.patterns:
+                idx = len(self._pats)
+                self._pats.append((rid, re.compile(pat.pattern), bool(pat.anchors)))
+                for a in pat.anchors:
+                    put(a, _Key(rid, anchor=idx))
         for t, keys in table.items():
-            auto.add_word(t, (len(t), tuple(sorted(keys, key=lambda k: (k.rule, k.exclude)))))
+            auto.add_word(t, (len(t), tuple(sorted(keys, key=lambda k: (k.rule, k.exclude,
+                                                                      k.anchor)))))
+        for a, rids in abbrev_keys.items():
+            abbrev.add_word(a, (len(a), tuple(_Key(r, False) for r in sorted(rids))))
         auto.make_automaton()
+        abbrev.make_automaton()
         self._auto = auto
+        self._abbrev = abbrev
         self._has_terms = bool(table)
-        self._abbrev = [(rid, re.compile(
-            _B0 + "(?:" + "|".join(re.escape(a) for a in sorted(ab, key=len, reverse=True))
-            + ")" + _B1)) for rid, ab in abbrevs.items()]
-        self._patterns = re.compile("|".join(pats), re.IGNORECASE) if pats else None
+        self._has_abbrev = bool(abbrev_keys)
+        # Patterns are written in lower case and run over the lower-cased note (IGNORECASE
+        # matching is several times slower).
 
     # ------------------------------------------------------------------ matching
     def _candidates(self, text: str) -> tuple[dict[str, list[tuple[int, int]]],
                                               dict[str, list[tuple[int, int]]]]:
         found: dict[str, list[tuple[int, int]]] = {}
         excl: dict[str, list[tuple[int, int]]] = {}
+        low = lower_same_length(text)
+        n = len(low)
+        sources = []
         if self._has_terms:
-            low = lower_same_length(text)
-            n = len(low)
-            for end, (length, keys) in self._auto.iter(low):
+            sources.append(self._auto.iter(low))
+        if self._has_abbrev:
+            sources.append(self._abbrev.iter(text))
+        windows: dict[int, list[tuple[int, int]]] = {}
+        for it in sources:
+            for end, (length, keys) in it:
                 start = end - length + 1
-                if start > 0 and low[start - 1].isalnum() and low[start].isalnum():
-                    continue
-                if end + 1 < n and low[end + 1].isalnum() and low[end].isalnum():
-                    continue
+                whole = not ((start > 0 and low[start - 1].isalnum() and low[start].isalnum())
+                             or (end + 1 < n and low[end + 1].isalnum() and low[end].isalnum()))
                 for k in keys:
-                    (excl if k.exclude else found).setdefault(k.rule, []).append(
-                        (start, end + 1))
-        for rid, rx in self._abbrev:
-            for m in rx.finditer(text):
-                found.setdefault(rid, []).append(m.span())
-        if self._patterns is not None:
-            for m in self._patterns.finditer(text):
-                found.setdefault(self._group_rule[m.lastgroup or ""], []).append(m.span())
+                    if k.anchor >= 0:
+                        windows.setdefault(k.anchor, []).append(
+                            (max(0, start - PATTERN_WINDOW), min(n, end + 1 + PATTERN_WINDOW)))
+                    elif whole:
+                        (excl if k.exclude else found).setdefault(k.rule, []).append(
+                            (start, end + 1))
+        for idx, (rid, rx, anchored) in enumerate(self._pats):
+            if anchored:
+                spans = _merge(windows.get(idx, []))
+            else:
+                spans = [(0, n)]
+            for ws, we in spans:
+                for m in rx.finditer(low, ws, we):
+                    s, e = m.span()
+                    if (s > 0 and low[s - 1].isalnum() and low[s].isalnum()) or (
+                            e < n and e > s and low[e].isalnum() and low[e - 1].isalnum()):
+                        continue
+                    found.setdefault(rid, []).append((s, e))
         return found, excl
 
     @staticmethod
@@ -156,6 +177,16 @@ class Extractor:
         h = SectionIndex(headings).at(span[0])
         sc = ScannedSentence(text[ss:se], self.rules)
         return sc.assess(span[0] - ss, span[1] - ss, h.flags if h else frozenset())
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for s, e in sorted(spans):
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
 
 
 def _snippet(text: str, ss: int, se: int, s: int, e: int) -> str:

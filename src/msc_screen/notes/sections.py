@@ -36,8 +36,11 @@ class SectionMap:
 
     def find(self, text: str) -> list[Heading]:
         out: list[Heading] = []
-        for m in self.regex.finditer(text):
+        # A leading newline lets a heading at offset 0 match like one after a separator.
+        for m in self.regex.finditer("\n" + text):
             raw = m.group("h") or m.group("b")
+            if m.group("b") and m.group(0)[0] not in "\r\n":
+                continue  # a colon-less heading must stand alone on its line
             key = _norm(raw)
             hit = self.by_alias.get(key)
             if hit is not None:
@@ -48,8 +51,8 @@ class SectionMap:
                 name, flags = key, frozenset()
             else:
                 continue
-            out.append(Heading(m.start("h") if m.group("h") else m.start("b"), m.end(), name,
-                               flags))
+            start = (m.start("h") if m.group("h") else m.start("b")) - 1
+            out.append(Heading(start, m.end() - 1, name, flags))
         return out
 
 
@@ -82,8 +85,8 @@ def compile_sections(data: Any) -> SectionMap:
     # (h) "HEADING:" at a line start or after MTSamples' ",", "." or ";" separators;
     # (b) a known heading alone on its line, without a colon.
     regex = re.compile(
-        r"(?:(?:^|(?<=[\n\r,.;]))[ \t]*(?P<h>[A-Za-z][A-Za-z /&'\-]{0,58}[A-Za-z])[ \t]*:"
-        r"|(?m:^)[ \t]*(?P<b>[A-Za-z][A-Za-z /&'\-]{0,58}[A-Za-z])[ \t]*(?=\r?\n))")
+        r"[\n\r,.;][ \t]*(?:(?P<h>[A-Za-z][A-Za-z /&'\-]{0,58}[A-Za-z])[ \t]*:"
+        r"|(?P<b>[A-Za-z][A-Za-z /&'\-]{0,58}[A-Za-z])[ \t]*(?=\r?\n))")
     return SectionMap(by_alias, regex)
 
 

@@ -14,11 +14,12 @@ MAX_SENTENCE = 1000  # characters; longer runs are cut at a space near this leng
 
 ABBREVIATIONS = frozenset(["dr", "mr", "mrs", "ms", "prof", "st", "vs", "etc", "approx", "appt", "dept", "fig", "no", "nos", "inc", "jr", "sr", "pt", "pts", "yo", "yrs", "hrs", "mos", "wks", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "mon", "tue", "wed", "thu", "fri", "sat", "sun", "ca", "cf", "al", "est", "temp", "resp", "min", "max", "mm", "cm", "ml", "mg", "mcg", "kg", "lb", "lbs", "oz", "ft", "sq", "wt", "ht", "bp", "hr", "rr", "dx", "hx", "tx", "rx", "sx", "fx"])
 
+# Every branch starts with a character class, so the regex engine can skip ahead quickly.
 _BOUNDARY = re.compile(
-    r"(?P<blank>\n[ \t]*(?:\r?\n))"
-    r"|(?P<nl>\r?\n(?=[ \t]*(?:[A-Z0-9\-*•#]|\r?\n|$)))"
+    r"(?P<blank>\n[ \t]*[\r\n])"
+    r"|(?P<nl>[\r\n](?=[ \t]*(?:[A-Z0-9\-*•#]|[\r\n]|$)))"
     r"|(?P<stop>[.!?]+(?=[\"')\]]*(?:\s+[\"'(\[]?[A-Z0-9•*\-]|\s*$|,+\s*[A-Z0-9])))"
-    r"|(?P<list>(?<=[\s,;:])(?=\(?\d{1,2}[.)]\s+[A-Za-z]))"
+    r"|(?P<list>[\s,;:](?=\(?\d{1,2}[.)]\s+[A-Za-z]))"
 )
 _PREV_WORD = re.compile(r"([A-Za-z.]+)$")
 
@@ -45,7 +46,7 @@ def boundaries(text: str, headings: list[Heading]) -> list[int]:
                 continue
             cuts.append(m.end())
         else:
-            cuts.append(m.end() if kind != "list" else m.start())
+            cuts.append(m.end())
     for h in headings:
         cuts.append(h.start)
         cuts.append(h.content)

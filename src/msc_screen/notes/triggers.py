@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import ahocorasick
 import yaml
 
 from ..errors import KnowledgeError
@@ -42,8 +43,13 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class TriggerSet:
-    regex: re.Pattern[str]  # triggers and pseudo-triggers (longest wins)
-    ends_regex: re.Pattern[str]  # terminators, matched separately so they never hide a trigger
+    """Compiled triggers: literal phrases in an Aho-Corasick automaton over the lower-cased,
+    whitespace-collapsed sentence (value: entry index, length, needs-boundary flags); the few
+    regular-expression triggers and terminators in two combined regexes."""
+
+    automaton: Any
+    pattern_regex: re.Pattern[str] | None  # trigger and pseudo patterns
+    ends_regex: re.Pattern[str] | None  # terminator patterns
     entries: tuple[Entry, ...]
     clause_breaks: str
 
@@ -154,19 +160,24 @@ def compile_rules(data: Any) -> TriggerSet:
     entries: list[Entry] = []
     parts: list[str] = []
     end_parts: list[str] = []
-    for n, ((_, src), a) in enumerate(ordered):
+    auto = ahocorasick.Automaton()
+    for n, ((kind, src), a) in enumerate(ordered):
         entries.append(Entry(src, tuple(dict.fromkeys(a.actions)), a.pseudo and not a.actions,
                              frozenset(a.ends)))
+        if kind == "t":
+            auto.add_word(src, (n, len(src), src[:1].isalnum(), src[-1:].isalnum()))
+            continue
         if a.actions or a.pseudo:
             parts.append(f"(?P<g{n}>{a.regex})")
         if a.ends:
             end_parts.append(f"(?P<g{n}>{a.regex})")
-    big = re.compile("|".join(parts), re.IGNORECASE)
-    ends_rx = re.compile("|".join(end_parts) or "(?!)", re.IGNORECASE)
+    auto.make_automaton()
+    big = re.compile("|".join(parts)) if parts else None  # over lower-cased text
+    ends_rx = re.compile("|".join(end_parts)) if end_parts else None
     breaks = data.get("clause_breaks", ";")
     if not isinstance(breaks, str):
         raise _err("clause_breaks", "expected a string of characters")
-    return TriggerSet(big, ends_rx, tuple(entries), breaks)
+    return TriggerSet(auto, big, ends_rx, tuple(entries), breaks)
 
 
 def load_rules(path: Path | None = None) -> TriggerSet:

@@ -9,7 +9,9 @@ File schema (every list optional, at least one of terms/abbreviations/patterns r
   terms: [...]               # case-insensitive phrases, whole words ("heart attack")
   misspellings: [...]        # as terms ("pregant")
   abbreviations: [...]       # case-sensitive, whole words ("MI", "IUP", "CA")
-  patterns: [...]            # Python regexes, case-insensitive, whole words ("\\d+ weeks pregnant")
+  patterns: [...]            # Python regexes in lower case, run over the lower-cased note,
+                             # whole words; "..." or {pattern: "...", anchors: [words]} - with
+                             # anchors the pattern only runs near those words (fast)
   exclude: [...]             # phrases in which a match does not count ("CA-125", "ca++")
   plurals: true              # also match terms + "s"
 """
@@ -30,6 +32,12 @@ LIST_KEYS = ("terms", "misspellings", "abbreviations", "patterns", "exclude")
 KNOWN_KEYS = frozenset({"rule", "description", "plurals", "notes", *LIST_KEYS})
 
 
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    pattern: str
+    anchors: tuple[str, ...] = ()  # words (lower case) near which the pattern can match
+
+
 @dataclass(slots=True)
 class RuleVocabulary:
     rule: str
@@ -37,7 +45,7 @@ class RuleVocabulary:
     terms: list[str] = field(default_factory=list)
     misspellings: list[str] = field(default_factory=list)
     abbreviations: list[str] = field(default_factory=list)
-    patterns: list[str] = field(default_factory=list)
+    patterns: list[Pattern] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
     plurals: bool = True
 
@@ -63,17 +71,34 @@ def parse_vocabulary(rule: str, data: Any, where: str) -> RuleVocabulary:
         vals = data.get(key) or []
         if not isinstance(vals, list):
             raise KnowledgeError(where, "expected a list", key=key)
+        if key == "patterns":
+            v.patterns = [_parse_pattern(p, i, where) for i, p in enumerate(vals)]
+            continue
         for i, t in enumerate(vals):
             if not isinstance(t, str) or not t.strip():
                 raise KnowledgeError(where, f"item {i} is empty or not a string", key=key)
         setattr(v, key, [str(t) for t in vals])
-    for i, p in enumerate(v.patterns):
-        err = pattern_problem(p)
-        if err:
-            raise KnowledgeError(where, f"pattern {i} {p!r}: {err}", key="patterns")
     if not (v.terms or v.abbreviations or v.patterns):
         raise KnowledgeError(where, "no terms, abbreviations or patterns")
     return v
+
+
+def _parse_pattern(item: Any, i: int, where: str) -> Pattern:
+    if isinstance(item, dict):
+        p, anchors = item.get("pattern"), item.get("anchors") or []
+    else:
+        p, anchors = item, []
+    if not isinstance(p, str) or not p.strip():
+        raise KnowledgeError(where, f"item {i}: a pattern must be a non-empty string",
+                             key="patterns")
+    err = pattern_problem(p)
+    if err:
+        raise KnowledgeError(where, f"item {i} {p!r}: {err}", key="patterns")
+    if not isinstance(anchors, list) or not all(
+            isinstance(a, str) and a.strip() and a == a.lower() for a in anchors):
+        raise KnowledgeError(where, f"item {i}: 'anchors' must be a list of lower-case words",
+                             key="patterns")
+    return Pattern(p, tuple(a.strip() for a in anchors))
 
 
 def pattern_problem(p: str) -> str | None:
@@ -83,6 +108,9 @@ def pattern_problem(p: str) -> str | None:
         return f"invalid regular expression: {exc}"
     if rx.groupindex:
         return "named groups are not allowed"
+    bare = re.sub(r"\[(?:\\.|[^\]])*\]", "", re.sub(r"\\.", "", p))
+    if any(c.isupper() for c in bare):
+        return "write patterns in lower case: they match the lower-cased note"
     if rx.fullmatch(""):
         return "matches the empty string"
     return None
@@ -133,6 +161,12 @@ def lint_vocabulary(kb: Any) -> list[dict[str, str]]:
                 continue
             for i, t in enumerate(vals):
                 where = f"{loc} [{key}][{i}]"
+                if key == "patterns" and isinstance(t, dict):
+                    anchors = t.get("anchors") or []
+                    t = t.get("pattern")
+                    if isinstance(t, str) and not anchors:
+                        findings.append(_finding("info", where, "pattern without anchors is "
+                                                 "run over the whole note (slower)"))
                 if not isinstance(t, str) or not t.strip():
                     findings.append(_finding("error", where, "empty or not a string"))
                     continue
