@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import gzip
 import html
+import logging
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -31,7 +33,9 @@ def _pregnant_patient(c: TestClient, b: Browser) -> tuple[int, str]:
     return pid, r.text
 
 
-def test_pregnant_patient_result_physician_sign_off(web: tuple[TestClient, Browser]) -> None:
+def test_pregnant_patient_result_physician_sign_off(web: tuple[TestClient, Browser],
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     c, b = web
     pid, result = _pregnant_patient(c, b)
     words = text(result)
@@ -73,6 +77,9 @@ def test_pregnant_patient_result_physician_sign_off(web: tuple[TestClient, Brows
         qr = s.scalar(select(QuestionnaireAnswer))
         assert qr is not None and qr.status == "completed"
         assert verify(s).ok
+    # no patient data in the application's logs
+    assert "Pat Pregnant" not in caplog.text and "Test was negative" not in caplog.text
+    assert "1990-01-01" not in caplog.text
 
 
 def test_stale_sign_off_is_refused(web: tuple[TestClient, Browser]) -> None:

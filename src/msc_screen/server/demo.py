@@ -53,13 +53,38 @@ def seed(app: object, patients_dir: str | Path | None, base_url: str,
             count, errors = check_upload(data, path.name)
             if errors or count != 1:
                 continue
-            p = clinic.create_patient("demo", f"Demo patient {i + 1}", None, None)
+            name, gender, birth = _demographics(data, f"Demo patient {i + 1}")
+            p = clinic.create_patient("demo", name, birth, gender)
             assert admin is not None
             clinic.add_upload(admin, p.id, path.name, data)
             seeded += 1
     p = clinic.create_patient("demo", "Demo questionnaire patient", "1990-05-01", "female")
     token = clinic.create_invitation(admin, p.id)
     return {"accounts": accounts, "patients": seeded, "link": f"{base_url}/p/{token}"}
+
+
+def _demographics(data: bytes, fallback: str) -> tuple[str, str | None, str | None]:
+    """Name, sex and birth date from the file's Patient resource (synthetic demo data)."""
+    import gzip
+
+    import orjson
+
+    try:
+        doc = orjson.loads(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
+    except (orjson.JSONDecodeError, OSError):
+        return fallback, None, None
+    entries = doc.get("entry", []) if isinstance(doc, dict) else []
+    for e in entries:
+        res = e.get("resource") if isinstance(e, dict) else None
+        if isinstance(res, dict) and res.get("resourceType") == "Patient":
+            names = res.get("name") or [{}]
+            n = names[0] if isinstance(names[0], dict) else {}
+            shown = " ".join([*n.get("given", []), n.get("family", "")]).strip()
+            gender = res.get("gender") if res.get("gender") in (
+                "female", "male", "other", "unknown") else None
+            birth = res.get("birthDate")
+            return (shown or fallback)[:200], gender, birth if isinstance(birth, str) else None
+    return fallback, None, None
 
 
 def serve_demo(patients_dir: str | Path | None = None, host: str = "127.0.0.1",
