@@ -144,3 +144,11 @@ def test_cookies_and_security_headers(tmp_path: Path) -> None:
         with TestClient(app, base_url="https://clinic.example") as c:
             html = c.get(path).text
         assert "<script>" not in html and "style=" not in html and "<style" not in html
+
+
+def test_strict_csp_is_scoped_to_the_web_pages(web: tuple[TestClient, Browser]) -> None:
+    c, _ = web
+    assert "content-security-policy" in c.get("/safety").headers
+    api = c.get("/fhir/Questionnaire/msc-prescreen")
+    assert "content-security-policy" not in api.headers and "set-cookie" not in api.headers
+    assert api.headers["x-content-type-options"] == "nosniff"

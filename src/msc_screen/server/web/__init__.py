@@ -28,25 +28,34 @@ router.include_router(pages_patient.router)
 router.include_router(pages_clinic.router)
 router.include_router(pages_admin.router)
 
-_NO_CSP = ("/docs", "/redoc")
+# The strict CSP and the CSRF cookie belong to these pages; other doors (API, CDS Hooks,
+# rule catalogue) set their own policies.
+_WEB_PREFIXES = ("/login", "/logout", "/clinic", "/p/", "/safety", "/admin", "/assets")
+
+
+def _is_web(path: str) -> bool:
+    return path == "/" or path.startswith(_WEB_PREFIXES)
 
 
 class WebMiddleware(BaseHTTPMiddleware):
-    """Security headers on every response; a CSRF seed cookie for every browser."""
+    """Strict security headers and a CSRF seed cookie on the web pages."""
 
     def __init__(self, app: Any, config: WebConfig) -> None:
         super().__init__(app)
         self.config = config
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        web = _is_web(request.url.path)
         seed = request.cookies.get(CSRF_COOKIE)
-        if not seed:
+        if not seed and web:
             request.state.csrf_seed = new_token()
         response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if not web:
+            return response
         for k, v in SECURITY_HEADERS.items():
             response.headers.setdefault(k, v)
-        if not request.url.path.startswith(_NO_CSP):
-            response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("Content-Security-Policy", CSP)
         if self.config.cookie_secure:
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         if not seed:
