@@ -152,3 +152,14 @@ def test_strict_csp_is_scoped_to_the_web_pages(web: tuple[TestClient, Browser]) 
     api = c.get("/fhir/Questionnaire/msc-prescreen")
     assert "content-security-policy" not in api.headers and "set-cookie" not in api.headers
     assert api.headers["x-content-type-options"] == "nosniff"
+
+
+def test_login_redirect_stays_on_this_site(web: tuple[TestClient, Browser]) -> None:
+    _, b = web
+    for target, expected in (("/clinic/patients/1", "/clinic/patients/1"),
+                             ("//evil.example/x", "/clinic"), ("/\\evil.example", "/clinic"),
+                             ("https://evil.example", "/clinic")):
+        r = b.submit("/login", "/login", {"username": "staff1",
+                                          "password": "staff-password-1", "next": target},
+                     follow_redirects=False)
+        assert r.headers["location"] == expected

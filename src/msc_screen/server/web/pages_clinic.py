@@ -61,7 +61,10 @@ def login_page(request: Request, next: str = "/clinic") -> HTMLResponse:
 
 
 def _safe_next(target: str) -> str:
-    return target if target.startswith("/") and not target.startswith("//") else "/clinic"
+    """Only a path on this site (no scheme, host, backslash or control character)."""
+    ok = (target.startswith("/") and not target.startswith("//") and "\\" not in target
+          and target.isprintable() and ":" not in target.split("?", 1)[0])
+    return target if ok else "/clinic"
 
 
 @router.post("/login", response_class=HTMLResponse)
