@@ -22,9 +22,12 @@ _BOUNDARY = re.compile(
     r"|(?P<list>[\s,;:](?=\(?\d{1,2}[.)]\s+[A-Za-z]))"
 )
 _PREV_WORD = re.compile(r"([A-Za-z.]+)$")
+_LIST_NUMBER = re.compile(r"(?:^|[\s,;:(])\d{1,2}$")
 
 
 def _is_abbreviation(text: str, dot: int) -> bool:
+    if _LIST_NUMBER.search(text, max(0, dot - 4), dot):
+        return True  # "1. " numbers a list item; the item is the sentence
     m = _PREV_WORD.search(text, max(0, dot - 20), dot)
     if m is None:
         return False

@@ -131,7 +131,8 @@ def load_vocabularies(directory: Path | None = None) -> dict[str, RuleVocabulary
 
 
 def _finding(severity: str, location: str, message: str) -> dict[str, str]:
-    return {"severity": severity, "location": location, "message": message}
+    return {"severity": severity, "check": "note-vocabulary", "location": location,
+            "where": location, "message": message}
 
 
 def lint_vocabulary(kb: Any) -> list[dict[str, str]]:
