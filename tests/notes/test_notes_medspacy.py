@@ -7,7 +7,7 @@ import pytest
 
 from msc_screen.notes import get_extractor
 
-from .cases import load_cases, f1_scores
+from .cases import f1_scores, load_cases
 
 medspacy = pytest.importorskip("medspacy", reason="medspaCy is not installed "
                                "(pip install '.[nlp-compare]' to run the comparison)")

@@ -111,10 +111,7 @@ class Extractor:
                         (excl if k.exclude else found).setdefault(k.rule, []).append(
                             (start, end + 1))
         for idx, (rid, rx, anchored) in enumerate(self._pats):
-            if anchored:
-                spans = _merge(windows.get(idx, []))
-            else:
-                spans = [(0, n)]
+            spans = _merge(windows.get(idx, [])) if anchored else [(0, n)]
             for ws, we in spans:
                 for m in rx.finditer(low, ws, we):
                     s, e = m.span()
