@@ -22,7 +22,7 @@ from ..fhir.reader import iter_files
 MANIFEST_VERSION = 1
 BUNDLES_PER_UNIT = 40
 PARTITION_BYTES = 16 * 1024**2  # raw NDJSON bytes per partition (memory per work unit)
-MAX_PARTITIONS = 4096
+MAX_PARTITIONS = 512  # open spill files at once (stay under the usual fd limit)
 
 
 def is_ndjson(path: str) -> bool:
