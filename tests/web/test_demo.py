@@ -29,7 +29,9 @@ def test_seed_accounts_patients_and_link(tmp_path: Path, synthea_dir: Path) -> N
                                    "password": accounts["demo-physician"],
                                    "csrf_token": csrf(page.text)}, follow_redirects=False)
         assert r.status_code == 303
-        assert "Demo patient" in c.get("/clinic").text
+        queue = c.get("/clinic").text
+        assert "Demo questionnaire patient" in queue
+        assert queue.count('href="/clinic/patients/') == 4
         link = str(info["link"]).replace("http://127.0.0.1", "")
         assert c.get(link).status_code == 200
     again = seed(app, synthea_dir, "http://127.0.0.1", max_patients=3)
