@@ -280,3 +280,11 @@ def test_cors_for_a_configured_browser_origin(make_settings):
         assert pre.headers["access-control-allow-origin"] == origin
         other = c.get("/cds-services", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in other.headers
+
+
+def test_context_values_cannot_inject_query_parameters():
+    from msc_screen.server.cds.fhir_fetch import render_template
+    q = render_template("Condition?patient={{context.patientId}}",
+                        {"patientId": "1&_include=*&x=../../admin"})
+    assert q == "Condition?patient=1%26_include%3D%2A%26x%3D..%2F..%2Fadmin"
+    assert render_template("Patient/{{context.patientId}}", {}) is None

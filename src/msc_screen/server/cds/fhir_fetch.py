@@ -11,7 +11,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 import orjson
@@ -38,7 +38,7 @@ def render_template(template: str, context: dict[str, Any]) -> str | None:
         if not isinstance(v, str | int) or isinstance(v, bool) or str(v) == "":
             missing = True
             return ""
-        return str(v)
+        return quote(str(v), safe="")  # an id must not add query parameters or path parts
 
     out = _TOKEN.sub(sub, template)
     return None if missing else out
