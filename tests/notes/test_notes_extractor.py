@@ -23,13 +23,16 @@ def test_spans_point_at_the_mention_text() -> None:
     assert ms
     for m in ms:
         assert text[m.span[0]:m.span[1]] == m.text
-        assert m.snippet and m.text in m.snippet
+        assert m.snippet and f"«{m.text}»" in m.snippet
 
 
 def test_pregnancy_terms_patterns_and_obstetric_shorthand() -> None:
-    ms = _mentions("G2P1 at 32 weeks gestation. IUP confirmed. She is pregant.", "pregnancy")
-    assert [m.text for m in ms] == ["G2P1", "32 weeks gestation", "IUP", "pregant"]
+    ms = _mentions("G2P1 at 32 weeks. IUP confirmed, 8 wks gestation. She is pregant.",
+                   "pregnancy")
+    assert [m.text for m in ms] == ["G2P1 at 32 weeks", "IUP", "8 wks gestation", "pregant"]
     assert not any(m.negated or m.historical or m.family for m in ms)
+    # obstetric shorthand alone is a history, not a current pregnancy
+    assert _mentions("OB history: G2P1, last delivery 2015.", "pregnancy") == []
 
 
 def test_abbreviations_are_case_sensitive_whole_words() -> None:

@@ -187,10 +187,14 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 def _snippet(text: str, ss: int, se: int, s: int, e: int) -> str:
+    """The sentence around a mention, whitespace collapsed, at most SNIPPET_CHARS around it,
+    with the mention marked «like this» so a reader sees which words counted."""
     if se - ss > SNIPPET_CHARS:
         half = max(0, (SNIPPET_CHARS - (e - s)) // 2)
         ss, se = max(ss, s - half), min(se, e + half)
-    return _WS.sub(" ", text[ss:se]).strip(" ,;:")
+    parts = (_WS.sub(" ", text[ss:s]).lstrip(" ,;:"), _WS.sub(" ", text[s:e]),
+             _WS.sub(" ", text[e:se]).rstrip(" ,;:"))
+    return f"{parts[0]}«{parts[1]}»{parts[2]}".strip()
 
 
 def locate(text: str, target: str) -> tuple[int, int] | None:
