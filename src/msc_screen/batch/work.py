@@ -32,6 +32,8 @@ AGE_BANDS = ((0, 17, "0-17"), (18, 34, "18-34"), (35, 49, "35-49"), (50, 64, "50
 UNKNOWN = "unknown"
 _REF = re.compile(r"\b([A-Z][A-Za-z]+)/[^\s;,:'\"]+")
 _QUOTED = re.compile(r"'[^']*'")
+_DATE = re.compile(r"\b\d{4}-\d{2}(?:-\d{2})?(?:T[0-9:.+\-Z]*)?")
+_NUMBER = re.compile(r"\b\d+(?:\.\d+)?\b")
 
 
 @dataclass(frozen=True)
@@ -67,8 +69,10 @@ def age_band(rec: PatientRecord, as_of: dt.date) -> str:
 
 
 def quality_key(warning: str) -> str:
-    """A warning with identifiers removed, so the report can count kinds of issue."""
-    return _QUOTED.sub("'…'", _REF.sub(r"\1/…", warning))
+    """A warning with identifiers, dates and numbers removed, so the report can count kinds
+    of issue."""
+    text = _QUOTED.sub("'…'", _REF.sub(r"\1/…", warning))
+    return _NUMBER.sub("N", _DATE.sub("<date>", text))
 
 
 def summary_row(a: Assessment, rec: PatientRecord, as_of: dt.date) -> dict[str, Any]:
