@@ -190,6 +190,7 @@ def test_slow_fhir_server_gives_degraded_answer(make_settings, fake_fhir, synthe
     cards = assert_valid_response(r.json())
     notice = [c for c in cards if c["summary"].startswith("Screening incomplete")]
     assert notice and "timeout" in notice[0]["detail"]
+    assert 'msc_screen_fhir_fetch_total{outcome="timeout"}' in c.get("/metrics").text
 
 
 def test_unreachable_fhir_server_gives_degraded_answer(client, synthea_patient):

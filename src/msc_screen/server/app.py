@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_methods=["GET", "POST", "OPTIONS"],
                            allow_headers=["Authorization", "Content-Type"])
     install_metrics(app)
+    app.state.cds.metrics = app.state.metrics
 
     from .cds import routes as cds_routes
     from .routes import health, rules, screen

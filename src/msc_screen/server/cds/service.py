@@ -95,6 +95,7 @@ class CdsService:
                                     replay=DbReplayCache(db) if settings.shared_replay_cache
                                     else None)
         timeout = httpx.Timeout(settings.fhir_deadline_s, connect=min(2.0, settings.fhir_deadline_s))
+        self.metrics: Any = None  # server.metrics.Metrics, set by the app factory
         self.http = httpx.AsyncClient(timeout=timeout, follow_redirects=False,
                                       **settings.fhir_client_options)  # type: ignore[arg-type]
 
@@ -192,6 +193,14 @@ class CdsService:
                                   page_limit=self.settings.fhir_page_limit)
         for key, data in fetched.payloads.items():
             results.append(read_bytes(data, f"fhirServer:{key}"))
+        if self.metrics is not None:
+            count = self.metrics.fhir_fetch
+            for _ in fetched.payloads:
+                count.labels("ok").inc()
+            for why in fetched.failed.values():
+                count.labels("timeout" if why == "timeout" else "error").inc()
+            for _ in fetched.truncated:
+                count.labels("truncated").inc()
         return results, fetched
 
     def _screen(self, results: list[ReadResult], patient_id: str) -> Assessment:
