@@ -171,3 +171,22 @@ def test_resume_refuses_other_inputs(population, tmp_path):
     work.write_manifest(make_plan([str(population["ndjson"])], {"inputs": ["elsewhere"]}))
     with pytest.raises(ResumeError):
         run_batch(BatchOptions([str(population["bundles"])], AS_OF, out, resume=True))
+
+
+def test_quiet_on_a_pipe_and_exit_0_when_all_inputs_are_good(population, tmp_path):
+    r = CliRunner().invoke(app, ["batch", str(population["bundles"]), "--as-of",
+                                 AS_OF.isoformat(), "--out", str(tmp_path / "q")])
+    assert r.exit_code == 0, r.output
+    assert "units ·" not in r.output and "\x1b[" not in r.output
+    assert f"{PATIENTS} patients screened" in r.output.replace("\n", " ")
+
+
+def test_bad_as_of_and_missing_input_are_reported_without_traceback(tmp_path):
+    r = CliRunner().invoke(app, ["batch", str(tmp_path / "nope"), "--as-of", "2024-02-31",
+                                 "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    r = CliRunner().invoke(app, ["batch", str(tmp_path / "nope"), "--as-of", "2024-02-01",
+                                 "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    errors = _lines((tmp_path / "o" / "errors.ndjson").read_bytes())
+    assert errors[0]["reason"] == "no such file or directory"
