@@ -3,7 +3,6 @@ engine (``server.screening``); this module only gathers data and shapes the resp
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 from dataclasses import dataclass
@@ -272,4 +271,4 @@ def _incomplete_notice(fetched: FetchResult | None, label: str, url: str
                        detail, source_label=label, url=url, indicator="warning")
 
 
-__all__ = ["CdsService", "dt"]
+__all__ = ["CdsService"]

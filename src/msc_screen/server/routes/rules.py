@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 
 from ...render.catalogue import catalogue, rule_entry
@@ -65,5 +65,3 @@ def get_rule(request: Request, rule_id: str,
         return templates.TemplateResponse(request, "rules/rule.html", {"rule": entry})
     return JsonResponse(entry)
 
-
-__all__ = ["HTMLResponse", "router", "wants_html"]

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from ...render.fhir import detected_issue_bundle
-from ..problems import FHIR_JSON, ApiProblem, FhirResponse
+from ..problems import ApiProblem, FhirResponse
 from ..screening import parse_day, resolve_ruleset, screen_bytes, screen_resources
 
 router = APIRouter(tags=["screening"])
@@ -118,5 +118,3 @@ async def screen(
     return Response(b"[" + b",".join(a.to_json() for a in assessments) + b"]",
                     media_type="application/json")
 
-
-__all__ = ["FHIR_JSON", "router"]
