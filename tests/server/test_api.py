@@ -145,3 +145,14 @@ def test_metrics_use_route_templates_not_ids(api):
     assert 'route="/rules/{rule_id}"' in text
     assert "not-a-rule" not in text
     assert "msc_screen_http_request_duration_seconds_bucket" in text
+
+
+def test_oversized_body_is_refused_before_reading(api):
+    import socket
+
+    url = api.base_url
+    with socket.create_connection((url.host, url.port), timeout=10) as sock:
+        sock.sendall(b"POST /screen HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 1099511627776\r\n\r\n{}")
+        head = sock.recv(4096)
+    assert head.startswith(b"HTTP/1.1 413"), head[:80]

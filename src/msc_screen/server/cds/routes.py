@@ -45,6 +45,9 @@ def _rules_url(request: Request) -> str:
 
 
 async def _body(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise ApiProblem(413, "request body too large", code="too-costly")
     raw = await request.body()
     if len(raw) > MAX_BODY:
         raise ApiProblem(413, "request body too large", code="too-costly")

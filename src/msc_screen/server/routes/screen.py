@@ -94,6 +94,9 @@ async def screen(
 ) -> Response:
     """Screen the patient(s) in a FHIR Bundle for contraindications to IV MSC therapy."""
     settings = request.app.state.settings
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise ApiProblem(413, f"request body over {MAX_BODY // 2**20} MiB", code="too-costly")
     raw = await request.body()
     if len(raw) > MAX_BODY:
         raise ApiProblem(413, f"request body over {MAX_BODY // 2**20} MiB", code="too-costly")
