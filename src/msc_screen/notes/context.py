@@ -53,7 +53,7 @@ class ScannedSentence:
     """One sentence's trigger matches and word offsets, computed once and shared by every
     target in it."""
 
-    __slots__ = ("ends", "text", "tokens", "triggers")
+    __slots__ = ("_by_end", "_by_start", "ends", "text", "tokens", "triggers")
 
     def __init__(self, text: str, rules: TriggerSet) -> None:
         self.text = text
@@ -95,32 +95,71 @@ class ScannedSentence:
         self.triggers = trig
         self.ends = ends
         self.tokens = [m.start() for m in _WORD.finditer(text)]
+        # Per category, terminators indexed so "is there one inside [a, b]?" is two bisects:
+        # by end (with the running max of starts) and by start (with the min of ends after).
+        self._by_end: dict[str, tuple[list[int], list[int]]] = {}
+        self._by_start: dict[str, tuple[list[int], list[int]]] = {}
+        for cat in CATEGORIES:
+            spans = [(a, b) for a, b, cats in ends if cat in cats]
+            spans.sort(key=lambda x: x[1])
+            ends_at, max_start, run = [], [], -1
+            for a, b in spans:
+                run = max(run, a)
+                ends_at.append(b)
+                max_start.append(run)
+            self._by_end[cat] = (ends_at, max_start)
+            spans.sort()
+            starts_at = [a for a, _ in spans]
+            min_end = [0] * len(spans)
+            low = 1 << 62
+            for i in range(len(spans) - 1, -1, -1):
+                low = min(low, spans[i][1])
+                min_end[i] = low
+            self._by_start[cat] = (starts_at, min_end)
 
     def _ntok(self, a: int, b: int) -> int:
         return bisect.bisect_left(self.tokens, b) - bisect.bisect_left(self.tokens, a)
 
-    def _terminated(self, cat: str, a: int, b: int) -> bool:
-        return any(s >= a and e <= b and cat in cats for s, e, cats in self.ends)
+    def _latest_end_start(self, cat: str, pos: int) -> int:
+        """The largest start of a terminator for ``cat`` that ends at or before ``pos``."""
+        ends_at, max_start = self._by_end[cat]
+        i = bisect.bisect_right(ends_at, pos)
+        return max_start[i - 1] if i else -1
+
+    def _earliest_start_end(self, cat: str, pos: int) -> int:
+        """The smallest end of a terminator for ``cat`` that starts at or after ``pos``."""
+        starts_at, min_end = self._by_start[cat]
+        i = bisect.bisect_left(starts_at, pos)
+        return min_end[i] if i < len(starts_at) else 1 << 62
 
     def assess(self, start: int, end: int, section_flags: frozenset[str] = frozenset()
                ) -> Assertion:
         """Flags for the target at [start, end) of this sentence."""
         found = set(section_flags)
+        fwd_stop: dict[str, int] = {}
+        bwd_stop: dict[str, int] = {}
         for s, e, entry in self.triggers:
             if s < end and e > start:
                 continue  # the trigger overlaps the target itself
             for a in entry.actions:
-                if a.category in found:
+                cat = a.category
+                if cat in found:
                     continue
                 if a.direction == "forward" and e <= start:
+                    if cat not in fwd_stop:
+                        fwd_stop[cat] = self._latest_end_start(cat, start)
+                    if fwd_stop[cat] >= e:
+                        continue  # a terminator lies between trigger and target
                     gap = (e, start)
                 elif a.direction == "backward" and s >= end:
+                    if cat not in bwd_stop:
+                        bwd_stop[cat] = self._earliest_start_end(cat, end)
+                    if bwd_stop[cat] <= s:
+                        continue
                     gap = (end, s)
                 else:
                     continue
                 if a.max_tokens is not None and self._ntok(*gap) > a.max_tokens:
                     continue
-                if self._terminated(a.category, *gap):
-                    continue
-                found.add(a.category)
+                found.add(cat)
         return Assertion(**{c: c in found for c in CATEGORIES})

@@ -18,8 +18,9 @@ from .triggers import TriggerSet, default_rules
 from .vocabulary import RuleVocabulary, load_vocabularies
 
 SNIPPET_CHARS = 240
+MAX_MENTIONS_PER_RULE = 5000  # per note: bounds time and output on pathological input
+CANDIDATE_CAP = 4 * MAX_MENTIONS_PER_RULE  # raw matches kept per rule, in text order
 PATTERN_WINDOW = 80  # characters either side of an anchor word searched by its pattern
-_WS = re.compile(r"\s+")
 
 
 def lower_same_length(text: str) -> str:
@@ -108,8 +109,9 @@ class Extractor:
                         windows.setdefault(k.anchor, []).append(
                             (max(0, start - PATTERN_WINDOW), min(n, end + 1 + PATTERN_WINDOW)))
                     elif whole:
-                        (excl if k.exclude else found).setdefault(k.rule, []).append(
-                            (start, end + 1))
+                        lst = (excl if k.exclude else found).setdefault(k.rule, [])
+                        if len(lst) < CANDIDATE_CAP:
+                            lst.append((start, end + 1))
         for idx, (rid, rx, anchored) in enumerate(self._pats):
             spans = _merge(windows.get(idx, [])) if anchored else [(0, n)]
             for ws, we in spans:
@@ -118,7 +120,9 @@ class Extractor:
                     if (s > 0 and low[s - 1].isalnum() and low[s].isalnum()) or (
                             e < n and e > s and low[e].isalnum() and low[e - 1].isalnum()):
                         continue
-                    found.setdefault(rid, []).append((s, e))
+                    lst = found.setdefault(rid, [])
+                    if len(lst) < CANDIDATE_CAP:
+                        lst.append((s, e))
         return found, excl
 
     @staticmethod
@@ -138,7 +142,8 @@ class Extractor:
 
     # ------------------------------------------------------------------ public
     def extract(self, text: str) -> list[Mention]:
-        """Every mention in ``text``, ordered by position then rule."""
+        """Every mention in ``text``, ordered by position then rule (at most
+        MAX_MENTIONS_PER_RULE per rule, the first ones)."""
         found, excl = self._candidates(text)
         if not found:
             return []
@@ -148,7 +153,8 @@ class Extractor:
         cache: dict[tuple[int, int], ScannedSentence] = {}
         out: list[Mention] = []
         for rid in sorted(found):
-            for s, e in self._resolve(found[rid], excl.get(rid, [])):
+            spans = self._resolve(found[rid], excl.get(rid, []))
+            for s, e in spans[:MAX_MENTIONS_PER_RULE]:
                 ss, se = sents.around(s, e)
                 sc = cache.get((ss, se))
                 if sc is None:
@@ -192,9 +198,7 @@ def _snippet(text: str, ss: int, se: int, s: int, e: int) -> str:
     if se - ss > SNIPPET_CHARS:
         half = max(0, (SNIPPET_CHARS - (e - s)) // 2)
         ss, se = max(ss, s - half), min(se, e + half)
-    parts = (_WS.sub(" ", text[ss:s]).lstrip(" ,;:"), _WS.sub(" ", text[s:e]),
-             _WS.sub(" ", text[e:se]).rstrip(" ,;:"))
-    return f"{parts[0]}«{parts[1]}»{parts[2]}".strip()
+    return " ".join(f"{text[ss:s]}«{text[s:e]}»{text[e:se]}".split()).strip(" ,;:")
 
 
 def locate(text: str, target: str) -> tuple[int, int] | None:
