@@ -54,7 +54,7 @@ def parse_day(value: str | None, settings: Settings, field: str = "as_of") -> dt
 def screen_bytes(data: bytes, source: str, day: dt.date, ruleset: CompiledRuleset,
                  ) -> list[Assessment]:
     """Screen every patient in a FHIR JSON payload; any bad resource → 400 naming it."""
-    records, errors = build_records([read_bytes(data, source)])
+    records, errors = build_records([read_bytes(data, source)], ruleset)
     if errors:
         raise ApiProblem(400, errors[0].describe(),
                          issues=[input_error_issue(e) for e in errors[:50]])

@@ -205,7 +205,8 @@ class CdsService:
     def _screen(self, results: list[ReadResult], patient_id: str) -> Assessment:
         from ...engine import evaluate
 
-        records, errors = build_records(results)
+        ruleset = resolve_ruleset(self.settings)
+        records, errors = build_records(results, ruleset)
         if errors:
             raise ApiProblem(400, errors[0].describe(),
                              issues=[input_error_issue(e) for e in errors[:50]])
@@ -213,9 +214,8 @@ class CdsService:
         if record is None:
             stub = read_bytes(msgspec.json.encode({"resourceType": "Patient", "id": patient_id}),
                               "context.patientId")
-            records, _ = build_records([*results, stub])
+            records, _ = build_records([*results, stub], ruleset)
             record = _pick(records, patient_id) or PatientRecord(id=patient_id)
-        ruleset = resolve_ruleset(self.settings)
         day = self.settings.clock().date()
         return evaluate(record, ruleset, day, notes_extractor())
 
