@@ -13,7 +13,7 @@ import bisect
 import re
 from dataclasses import dataclass
 
-from .triggers import CATEGORIES, Entry, TriggerSet
+from .triggers import CATEGORIES, TRIGGER_CATEGORIES, VETOES, Entry, TriggerSet
 
 _WORD = re.compile(r"\w+")
 _SPACES = re.compile(r"\s+")
@@ -90,7 +90,7 @@ class ScannedSentence:
         for ch in rules.clause_breaks:
             pos = text.find(ch)
             while pos >= 0:
-                ends.append((pos, pos + 1, frozenset(CATEGORIES)))
+                ends.append((pos, pos + 1, frozenset(TRIGGER_CATEGORIES)))
                 pos = text.find(ch, pos + 1)
         self.triggers = trig
         self.ends = ends
@@ -99,7 +99,7 @@ class ScannedSentence:
         # by end (with the running max of starts) and by start (with the min of ends after).
         self._by_end: dict[str, tuple[list[int], list[int]]] = {}
         self._by_start: dict[str, tuple[list[int], list[int]]] = {}
-        for cat in CATEGORIES:
+        for cat in TRIGGER_CATEGORIES:
             spans = [(a, b) for a, b, cats in ends if cat in cats]
             spans.sort(key=lambda x: x[1])
             ends_at, max_start, run = [], [], -1
@@ -162,4 +162,7 @@ class ScannedSentence:
                 if a.max_tokens is not None and self._ntok(*gap) > a.max_tokens:
                     continue
                 found.add(cat)
+        for veto, flag in VETOES.items():
+            if veto in found:
+                found.discard(flag)
         return Assertion(**{c: c in found for c in CATEGORIES})

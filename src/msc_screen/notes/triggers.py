@@ -18,6 +18,10 @@ import yaml
 from ..errors import KnowledgeError
 
 CATEGORIES = ("negated", "historical", "family", "hypothetical", "uncertain")
+# Internal categories: they set no flag but veto one ("for 2 days" right after a condition
+# makes it current, whatever "history of" said before it).
+VETOES = {"current": "historical"}
+TRIGGER_CATEGORIES = (*CATEGORIES, *VETOES)
 DIRECTIONS = ("forward", "backward", "bidirectional")
 RULES_FILE = "context_rules.yaml"
 
@@ -121,8 +125,9 @@ def compile_rules(data: Any) -> TriggerSet:
         if not isinstance(g, dict):
             raise _err(where, "expected a mapping")
         cat, direction = g.get("category"), g.get("direction")
-        if cat not in CATEGORIES:
-            raise _err(where, f"unknown category {cat!r} (expected one of {', '.join(CATEGORIES)})")
+        if cat not in TRIGGER_CATEGORIES:
+            raise _err(where, f"unknown category {cat!r} (expected one of "
+                       f"{', '.join(TRIGGER_CATEGORIES)})")
         if direction not in DIRECTIONS:
             raise _err(where, f"unknown direction {direction!r}")
         mt = g.get("max_tokens", fwd_default if direction == "forward" else bwd_default)
@@ -146,9 +151,10 @@ def compile_rules(data: Any) -> TriggerSet:
     for i, g in enumerate(data.get("terminators") or []):
         where = f"terminators[{i}]"
         ends = g.get("ends")
-        cats = set(CATEGORIES) if ends == "all" else set(ends or [])
-        if not cats or not cats <= set(CATEGORIES):
-            raise _err(where, f"'ends' must be 'all' or a list of {', '.join(CATEGORIES)}")
+        cats = set(TRIGGER_CATEGORIES) if ends == "all" else set(ends or [])
+        if not cats or not cats <= set(TRIGGER_CATEGORIES):
+            raise _err(where, f"'ends' must be 'all' or a list of "
+                       f"{', '.join(TRIGGER_CATEGORIES)}")
         for kind, key in (("t", "terms"), ("p", "patterns")):
             for t in _strings(g, key, where):
                 add(kind, t, where).ends.update(cats)
