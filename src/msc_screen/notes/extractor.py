@@ -4,6 +4,7 @@ patterns); sentence, section and trigger work is done only around mentions."""
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -129,12 +130,20 @@ class Extractor:
     def _resolve(spans: list[tuple[int, int]], excl: list[tuple[int, int]]
                  ) -> list[tuple[int, int]]:
         """Leftmost-longest, non-overlapping; drop spans inside an exclusion phrase."""
+        xs_sorted = sorted(excl)
+        starts = [x[0] for x in xs_sorted]
+        reach: list[int] = []  # furthest exclusion end among those starting at or before
+        far = -1
+        for _, xe in xs_sorted:
+            far = max(far, xe)
+            reach.append(far)
         out: list[tuple[int, int]] = []
         last = -1
         for s, e in sorted(set(spans), key=lambda x: (x[0], -x[1])):
             if s < last:
                 continue
-            if any(xs <= s and e <= xe for xs, xe in excl):
+            i = bisect.bisect_right(starts, s)
+            if i and reach[i - 1] >= e:
                 continue
             out.append((s, e))
             last = e
