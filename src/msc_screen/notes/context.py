@@ -79,12 +79,13 @@ class ScannedSentence:
                 ends.append((offs[m.start()], offs[m.end()],
                              entries[int(m.lastgroup[1:])].ends))  # type: ignore[index]
         # Leftmost-longest, non-overlapping: a pseudo-trigger hides the trigger inside it.
+        # Two entries on exactly the same words (a phrase and a pattern) both act.
         trig: list[tuple[int, int, Entry]] = []
-        edge = -1
+        edge, last = -1, (-1, -1)
         for s, e, idx in sorted(cands, key=lambda c: (c[0], -c[1])):
-            if s < edge:
+            if s < edge and (s, e) != last:
                 continue
-            edge = e
+            edge, last = e, (s, e)
             if entries[idx].actions:
                 trig.append((offs[s], offs[e], entries[idx]))
         for ch in rules.clause_breaks:
