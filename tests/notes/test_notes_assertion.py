@@ -48,3 +48,13 @@ def test_target_is_found_as_a_whole_word() -> None:
 
 def test_target_case_and_spacing_are_ignored() -> None:
     assert _predict("The patient DENIES   CHEST\nPAIN.", "chest pain") == {"negated"}
+
+
+def test_locate_tolerates_spacing_punctuation_and_inflection() -> None:
+    from msc_screen.notes import locate
+
+    assert locate("Pain in chest-wall.", "chest wall") == (8, 18)
+    assert locate("Abdomen not tender.", "tenderness") == (12, 18)
+    assert locate("Family: MI.", "mi") == (8, 10)
+    assert locate("abc", "xyz") is None
+    assert _predict("Abdomen not tender.", "tenderness") == {"negated"}

@@ -211,8 +211,9 @@ def _snippet(text: str, ss: int, se: int, s: int, e: int) -> str:
 
 
 def locate(text: str, target: str) -> tuple[int, int] | None:
-    """Where ``target`` first occurs in ``text``: exactly (ignoring case), then with any
-    whitespace/punctuation between its words, then its longest word."""
+    """Where ``target`` first occurs in ``text``: as whole words (ignoring case), anywhere,
+    with any whitespace/punctuation between its words, then its longest word, then a word
+    sharing its stem."""
     t = target.strip()
     if not t:
         return None
@@ -238,6 +239,12 @@ def locate(text: str, target: str) -> tuple[int, int] | None:
         m = re.search(r"(?<!\w)" + re.escape(w) + r"(?!\w)", text, re.IGNORECASE)
         if m and len(w) >= 3:
             return m.span()
+    for w in sorted(words, key=len, reverse=True):  # an inflection: "tenderness" ~ "tender"
+        if len(w) >= 5:
+            m = re.search(r"(?<!\w)" + re.escape(w[:max(4, len(w) - 4)]) + r"\w*", text,
+                          re.IGNORECASE)
+            if m:
+                return m.span()
     return None
 
 
