@@ -116,7 +116,8 @@ def compile_rules(data: Any) -> TriggerSet:
         if key not in acc:
             if kind == "p":
                 _check_pattern(text, where)
-            rx = literal_regex(key[1]) if kind == "t" else f"(?:{text})"
+            rx = literal_regex(key[1]) if kind == "t" else (
+                f"(?<![a-z0-9])(?:{text})(?![a-z0-9])")  # whole words, like the phrases
             acc[key] = _Acc(rx)
         return acc[key]
 
