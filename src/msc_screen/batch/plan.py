@@ -80,7 +80,8 @@ class WorkDir:
         self.units.mkdir(parents=True)
 
     def write_manifest(self, m: Manifest) -> None:
-        atomic_write(self.manifest, orjson.dumps(asdict(m), option=orjson.OPT_INDENT_2))
+        atomic_write(self.manifest, orjson.dumps(asdict(m), option=orjson.OPT_INDENT_2),
+                     durable=True)
 
     def read_manifest(self) -> Manifest | None:
         try:
@@ -92,13 +93,16 @@ class WorkDir:
         return Manifest(**data)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write then rename, with an fsync, so readers see the old file or the whole new one."""
+def atomic_write(path: Path, data: bytes, durable: bool = False) -> None:
+    """Write then rename, so readers see the old file or the whole new one. A killed process
+    cannot leave a partial file; ``durable`` adds an fsync for power loss too (slow on shared
+    disks, so only the manifest asks for it)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with tmp.open("wb") as f:
         f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
