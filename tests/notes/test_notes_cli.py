@@ -91,3 +91,14 @@ def test_python_functions_stream() -> None:
     assert assert_lines(['{"id": "q", "text": "Rule out PE.", "target": "PE"}'], buf.write,
                         errors.append, get_extractor()) == 0
     assert orjson.loads(buf.getvalue())["uncertain"] is True
+
+
+def test_extract_reads_gzip(tmp_path: Path) -> None:
+    import gzip
+
+    f = tmp_path / "notes.jsonl.gz"
+    f.write_bytes(gzip.compress(_lines({"id": "g", "text": "Denies HIV."}).encode()))
+    r = runner.invoke(app, ["notes", "extract", str(f)])
+    assert r.exit_code == 0, r.output
+    [m] = orjson.loads(r.stdout)["mentions"]
+    assert m["rule"] == "chronic-viral-infection" and m["negated"] is True

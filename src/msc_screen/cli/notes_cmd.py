@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import IO
 
 import typer
 
@@ -33,19 +35,25 @@ def _run(path: str, fn_name: str) -> None:
     else:
         p = Path(path)
         try:
-            fh = p.open("rb")
+            fh: IO[bytes] = (gzip.open(p, "rb") if p.suffix == ".gz"  # type: ignore[assignment]  # noqa: SIM115
+                             else p.open("rb"))
         except OSError as exc:
             fail(f"{path}: cannot read ({exc.strerror})")
-        with fh:
-            lines: Iterable[bytes] = fh
-            bad = fn(lines, write, print_error, extractor, path)
+        try:
+            with fh:
+                lines: Iterable[bytes] = fh
+                bad = fn(lines, write, print_error, extractor, path)
+        except BrokenPipeError:
+            sys.exit(EXIT_OK)  # the reader went away (| head): nothing more to say
+        except (OSError, EOFError) as exc:
+            fail(f"{path}: cannot read ({exc})")
     out.flush()
     raise typer.Exit(EXIT_BAD_INPUT if bad else EXIT_OK)
 
 
 @notes_app.command("extract")
-def extract_cmd(path: str = typer.Argument("-", help="JSON Lines file of {\"id\", \"text\"}; "
-                                           "'-' for stdin.")) -> None:
+def extract_cmd(path: str = typer.Argument("-", help="JSON Lines file of {\"id\", \"text\"} "
+                                           "(.gz accepted); '-' for stdin.")) -> None:
     """Find rule-concept mentions, with context flags, in each note."""
     _run(path, "extract_lines")
 
@@ -53,8 +61,7 @@ def extract_cmd(path: str = typer.Argument("-", help="JSON Lines file of {\"id\"
 @notes_app.command("assert")
 def assert_cmd(path: str = typer.Argument("-", help="JSON Lines file of {\"id\", \"text\", "
                                           "\"target\"}; '-' for stdin.")) -> None:
-    """Classify the context of a target phrase: negated, historical, family, hypothetical,
-    uncertain."""
+    """Classify a target phrase: negated, historical, family, hypothetical, uncertain."""
     _run(path, "assert_lines")
 
 
