@@ -11,7 +11,7 @@ import csv
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,11 +77,11 @@ class Stats:
             self.errors_shown.append(err)
 
 
-def read_unit(path: Path) -> tuple[dict[str, Any], Iterator[bytes]]:
+def read_unit(path: Path) -> tuple[dict[str, Any], bytes]:
+    """The unit's header and its assessment lines (as one block, copied out unchanged)."""
     data = path.read_bytes()
     head, _, rest = data.partition(b"\n")
-    lines = (ln for ln in rest.split(b"\n") if ln)
-    return orjson.loads(head), lines
+    return orjson.loads(head), rest
 
 
 def assemble(manifest: Manifest, work: WorkDir, ruleset: CompiledRuleset,
@@ -107,16 +107,19 @@ def assemble(manifest: Manifest, work: WorkDir, ruleset: CompiledRuleset,
             fe.write(orjson.dumps(err) + b"\n")
             stats.add_error(err)
         for unit in units:
-            head, lines = read_unit(work.unit_file(unit.id))
+            head, block = read_unit(work.unit_file(unit.id))
             stats.input_bytes += int(head.get("bytes", 0))
             for err in head["errors"]:
                 fe.write(orjson.dumps(err) + b"\n")
                 stats.add_error(err)
             stats.quality.update(head.get("quality", {}))
             rows = head["rows"]
+            if block.count(b"\n") != len(rows):
+                raise RuntimeError(f"work unit {unit.id} is inconsistent; run again without "
+                                   "--resume")
+            fa.write(block)
             batch: dict[str, list[Any]] = {c: [] for c in columns}
-            for row, line in zip(rows, lines, strict=True):
-                fa.write(line + b"\n")
+            for row in rows:
                 writer.writerow([row.get(c) for c in columns])
                 for c in columns:
                     batch[c].append(row.get(c))
