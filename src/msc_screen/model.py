@@ -92,6 +92,9 @@ class Evidence:
         return d
 
 
+_FINDING_DICTS: dict[int, tuple[Finding, dict[str, Any]]] = {}
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     rule: str
@@ -106,6 +109,17 @@ class Finding:
     actions: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
+        if not self.evidence:  # shared, immutable findings: serialise once
+            cached = _FINDING_DICTS.get(id(self))
+            if cached is not None and cached[0] is self:
+                return dict(cached[1])
+            d = self._to_dict()
+            if len(_FINDING_DICTS) < 50_000:
+                _FINDING_DICTS[id(self)] = (self, d)
+            return dict(d)
+        return self._to_dict()
+
+    def _to_dict(self) -> dict[str, Any]:
         return {
             "rule": self.rule,
             "title": self.title,

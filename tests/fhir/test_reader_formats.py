@@ -149,3 +149,12 @@ def test_read_bytes_detects_ndjson_without_extension() -> None:
     data = orjson.dumps(PATIENT) + b"\n" + orjson.dumps(cond("c1", "1")) + b"\n"
     r = read_bytes(data, "export")
     assert r.error is None and len(r.resources) == 2
+
+
+def test_ndjson_file_of_types_the_rules_do_not_read_is_not_an_error(tmp_path: Path) -> None:
+    (tmp_path / "Patient.ndjson").write_bytes(orjson.dumps(PATIENT) + b"\n")
+    enc = {"resourceType": "Encounter", "id": "e1", "status": "finished",
+           "subject": {"reference": "Patient/p1"}}
+    (tmp_path / "Encounter.ndjson").write_bytes(orjson.dumps(enc) + b"\n")
+    recs, errs = build_records(read_paths([tmp_path]))
+    assert not errs and [r.id for r in recs] == ["p1"]

@@ -18,21 +18,12 @@ import msgspec
 import orjson
 
 from ..errors import InputError
+from ..fhir.structs import READ_TYPES
 from .plan import Manifest, WorkDir
 
 
-def _patient_types() -> frozenset[str] | None:
-    """Resource types the record builder reads (others need no spilling); None: keep all."""
-    try:
-        from ..fhir import record
-
-        keys = record._CONVERTERS
-    except (ImportError, AttributeError):
-        return None
-    return frozenset(k if isinstance(k, str) else k.__name__ for k in keys)
-
-
-PATIENT_TYPES = _patient_types()
+# Resource types the record builder reads (others need no spilling).
+PATIENT_TYPES: frozenset[str] | None = READ_TYPES
 MEDICATIONS = "medications.spill"
 
 

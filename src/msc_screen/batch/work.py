@@ -104,7 +104,7 @@ def screen_records(records: list[PatientRecord], errors: list[InputError], job: 
 
 
 def run_bundles(paths: list[str], job: Job) -> bytes:
-    builder = RecordBuilder()
+    builder = RecordBuilder.for_ruleset(engine_for(job.policy)[0])
     size = 0
     for p in paths:
         path = Path(p)
@@ -142,7 +142,7 @@ def run_partition(index: int, job: Job) -> bytes:
                 ref = (orjson.loads(raw).get("medicationReference") or {}).get("reference")
                 if isinstance(ref, str) and ref in meds:
                     per_source[src].append(meds[ref])
-        builder = RecordBuilder()
+        builder = RecordBuilder.for_ruleset(engine_for(job.policy)[0])
         for src in sorted(per_source):
             builder.add(_slice(job.ndjson_files[src], per_source[src]))
         records.extend(builder.finish())

@@ -71,7 +71,19 @@ def _dedupe(evs: list[Evidence]) -> tuple[Evidence, ...]:
     return tuple(sorted(seen.values(), key=Evidence.sort_key))
 
 
+_ACTIONS: dict[tuple[int, str], tuple[dict[str, object], ...]] = {}
+_EMPTY: dict[tuple[int, str, str, str], Finding] = {}
+
+
 def _actions(rule: CompiledRule, status: str) -> tuple[dict[str, object], ...]:
+    key = (id(rule), status)
+    hit = _ACTIONS.get(key)
+    if hit is None:
+        hit = _ACTIONS[key] = _build_actions(rule, status)
+    return hit
+
+
+def _build_actions(rule: CompiledRule, status: str) -> tuple[dict[str, object], ...]:
     from ..terminology.systems import canonical_uri, system_key
 
     out: list[dict[str, object]] = []
@@ -94,6 +106,20 @@ def _actions(rule: CompiledRule, status: str) -> tuple[dict[str, object], ...]:
 def evaluate_rule(rule: CompiledRule, ctx: Context) -> Finding:
     def finding(status: str, severity: Severity, summary: str,
                 matches: list[Match]) -> Finding:
+        if not matches:
+            # Findings without evidence are the same for every patient: build each once
+            # (immutable; this is most findings of most patients).
+            key = (id(rule), status, severity, summary)
+            hit = _EMPTY.get(key)
+            if hit is None and len(_EMPTY) < 50_000:
+                hit = _EMPTY[key] = Finding(
+                    rule=rule.id, title=rule.title, origin=rule.origin,
+                    category=rule.category, severity=severity,
+                    status=status,  # type: ignore[arg-type]
+                    summary=summary, citations=rule.citations,
+                    actions=_actions(rule, status))
+            if hit is not None:
+                return hit
         return Finding(
             rule=rule.id, title=rule.title, origin=rule.origin, category=rule.category,
             severity=severity, status=status,  # type: ignore[arg-type]

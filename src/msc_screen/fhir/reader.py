@@ -105,6 +105,7 @@ def read_bytes(data: bytes, source: str = "<bytes>", *, ndjson: bool | None = No
 
 def _read_ndjson(data: bytes, source: str) -> ReadResult:
     result = ReadResult(source, ndjson=True)
+    decoded = 0
     for lineno, line in enumerate(data.splitlines(), start=1):
         if not line.strip():
             continue
@@ -112,8 +113,9 @@ def _read_ndjson(data: bytes, source: str) -> ReadResult:
             res = RESOURCE_DECODER.decode(line)
         except msgspec.DecodeError as exc:
             raise _decode_error(exc, line, source, lineno) from None
+        decoded += 1
         _collect(res, None, source, result, lineno, "$")
-    if not result.resources:
+    if not decoded:
         raise InputError(source, "no FHIR resources in NDJSON input")
     return result
 

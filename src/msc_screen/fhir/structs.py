@@ -200,6 +200,7 @@ class Bundle(FBase, tag="Bundle"):
 
 _READ = (Patient, Condition, Observation, MedicationRequest, MedicationStatement, Medication,
          Procedure, AllergyIntolerance, DocumentReference, QuestionnaireResponse, Bundle)
+READ_TYPES = frozenset(c.__name__ for c in _READ)
 _SKIPPED = tuple(
     msgspec.defstruct(name, [], bases=(FBase,), tag=name)
     for name in sorted(R4_RESOURCE_TYPES - {c.__name__ for c in _READ})
