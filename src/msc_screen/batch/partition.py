@@ -21,7 +21,6 @@ from ..errors import InputError
 from ..fhir.structs import READ_TYPES
 from .plan import Manifest, WorkDir
 
-
 # Resource types the record builder reads (others need no spilling).
 PATIENT_TYPES: frozenset[str] | None = READ_TYPES
 MEDICATIONS = "medications.spill"
