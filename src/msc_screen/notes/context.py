@@ -133,9 +133,11 @@ class ScannedSentence:
         i = bisect.bisect_left(starts_at, pos)
         return min_end[i] if i < len(starts_at) else 1 << 62
 
-    def assess(self, start: int, end: int, section_flags: frozenset[str] = frozenset()
-               ) -> Assertion:
-        """Flags for the target at [start, end) of this sentence."""
+    def assess(self, start: int, end: int, section_flags: frozenset[str] = frozenset(),
+               negated_flags: frozenset[str] = frozenset()) -> Assertion:
+        """Flags for the target at [start, end) of this sentence; ``negated_flags`` are the
+        section's flags for a negated mention ("SOCIAL HISTORY: denies tobacco" - a denied
+        habit covers the patient's history)."""
         found = set(section_flags)
         fwd_stop: dict[str, int] = {}
         bwd_stop: dict[str, int] = {}
@@ -163,6 +165,8 @@ class ScannedSentence:
                 if a.max_tokens is not None and self._ntok(*gap) > a.max_tokens:
                     continue
                 found.add(cat)
+        if "negated" in found:
+            found |= negated_flags
         for veto, flag in VETOES.items():
             if veto in found:
                 found.discard(flag)

@@ -168,8 +168,9 @@ class Extractor:
                 sc = cache.get((ss, se))
                 if sc is None:
                     sc = cache[(ss, se)] = ScannedSentence(text[ss:se], self.rules)
-                h = index.at(s)
-                a = sc.assess(s - ss, e - ss, h.flags if h else frozenset())
+                h = index.at(e - 1)
+                a = (sc.assess(s - ss, e - ss, h.flags, h.negated_flags) if h
+                     else sc.assess(s - ss, e - ss))
                 out.append(Mention(rule=rid, text=text[s:e], span=(s, e), negated=a.negated,
                                    historical=a.historical, family=a.family,
                                    hypothetical=a.hypothetical, uncertain=a.uncertain,
@@ -186,9 +187,12 @@ class Extractor:
             return Assertion()
         sents = Sentences(text, headings)
         ss, se = sents.around(*span)
-        h = SectionIndex(headings).at(span[0])
+        # the section in force where the target ends ("ALLERGIES: penicillin" as one target)
+        h = SectionIndex(headings).at(span[1] - 1)
         sc = ScannedSentence(text[ss:se], self.rules)
-        return sc.assess(span[0] - ss, span[1] - ss, h.flags if h else frozenset())
+        if h is None:
+            return sc.assess(span[0] - ss, span[1] - ss)
+        return sc.assess(span[0] - ss, span[1] - ss, h.flags, h.negated_flags)
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -211,27 +215,33 @@ def _snippet(text: str, ss: int, se: int, s: int, e: int) -> str:
 
 
 def locate(text: str, target: str) -> tuple[int, int] | None:
-    """Where ``target`` first occurs in ``text``: as whole words (ignoring case), anywhere,
-    with any whitespace/punctuation between its words, then its longest word, then a word
-    sharing its stem."""
+    """Where ``target`` occurs in ``text``: as whole words (ignoring case), anywhere, with any
+    whitespace/punctuation between its words, then its longest word, then a word sharing its
+    stem. Of several whole-word occurrences, one written in capitals in mixed-case text (how
+    annotated corpora such as the NegEx test set mark the target) is preferred, then one that
+    is not a section label ("ALLERGIES:"), then the first."""
     t = target.strip()
     if not t:
         return None
     low = lower_same_length(text)
     tl = t.lower()
+    found: list[tuple[int, int]] = []
     i = low.find(tl)
-    while i >= 0:  # prefer a whole-word occurrence ("MI" is not in "faMIly")
+    while i >= 0 and len(found) < 64:  # whole words only: "MI" is not in "faMIly"
         if (i == 0 or not (low[i - 1].isalnum() and tl[0].isalnum())) and (
                 i + len(t) >= len(low) or not (low[i + len(t)].isalnum() and tl[-1].isalnum())):
-            return i, i + len(t)
+            found.append((i, i + len(t)))
         i = low.find(tl, i + 1)
+    if found:
+        return _pick(text, found)
     words = re.findall(r"\w+", t)
     if not words:
         return None
-    m = re.search(r"(?<!\w)" + r"\W+".join(re.escape(w) for w in words) + r"(?!\w)", text,
-                  re.IGNORECASE)
-    if m:
-        return m.span()
+    rx = re.compile(r"(?<!\w)" + r"\W+".join(re.escape(w) for w in words) + r"(?!\w)",
+                    re.IGNORECASE)
+    found = [m.span() for _, m in zip(range(64), rx.finditer(text), strict=False)]
+    if found:
+        return _pick(text, found)
     i = low.find(tl)
     if i >= 0:
         return i, i + len(t)
@@ -246,6 +256,24 @@ def locate(text: str, target: str) -> tuple[int, int] | None:
             if m:
                 return m.span()
     return None
+
+
+_LABEL = re.compile(r"[ \t]*\)?[ \t]*:")
+
+
+def _pick(text: str, spans: list[tuple[int, int]]) -> tuple[int, int]:
+    """The occurrence a reader would mean: capitals in mixed-case text, else not a label."""
+    if len(spans) == 1:
+        return spans[0]
+    mixed = any(c.islower() for c in text)
+
+    def rank(sp: tuple[int, int]) -> tuple[int, int]:
+        frag = text[sp[0]:sp[1]]
+        marked = mixed and frag.upper() == frag and any(c.isalpha() for c in frag)
+        label = _LABEL.match(text, sp[1]) is not None
+        return (0 if marked else 1, 1 if label else 0)
+
+    return min(spans, key=lambda sp: (rank(sp), sp[0]))
 
 
 def build_extractor(vocab: Iterable[RuleVocabulary] | None = None) -> Extractor:

@@ -25,13 +25,14 @@ class Heading:
     content: int  # where the section's text begins (after the colon)
     name: str | None  # canonical section name; None for an unnamed section
     flags: frozenset[str]
+    negated_flags: frozenset[str] = frozenset()  # added only to a negated mention
 
 
 @dataclass(frozen=True, slots=True)
 class SectionMap:
     """Canonical sections by alias, and the compiled heading finder."""
 
-    by_alias: dict[str, tuple[str, frozenset[str]]]
+    by_alias: dict[str, tuple[str, frozenset[str], frozenset[str]]]
     regex: re.Pattern[str]
 
     def find(self, text: str) -> list[Heading]:
@@ -41,10 +42,13 @@ class SectionMap:
             raw = m.group("h") or m.group("b")
             if m.group("b") and m.group(0)[0] not in "\r\n":
                 continue  # a colon-less heading must stand alone on its line
+            if m.group("sp") and raw.upper() != raw:
+                continue  # after a run of spaces only a heading in capitals counts
             key = _norm(raw)
             hit = self.by_alias.get(key)
+            neg: frozenset[str] = frozenset()
             if hit is not None:
-                name, flags = hit
+                name, flags, neg = hit
             elif m.group("h") and raw.upper() == raw and sum(c.isalpha() for c in raw) >= 2:
                 if " " not in raw.strip() and len(raw.strip()) <= 8:
                     continue  # "HEENT:", "NECK:" - a sub-heading inside the current section
@@ -52,7 +56,7 @@ class SectionMap:
             else:
                 continue
             start = (m.start("h") if m.group("h") else m.start("b")) - 1
-            out.append(Heading(start, m.end() - 1, name, flags))
+            out.append(Heading(start, m.end() - 1, name, flags, neg))
         return out
 
 
@@ -64,12 +68,13 @@ def compile_sections(data: Any) -> SectionMap:
     where = f"msc_screen/notes/{SECTIONS_FILE}"
     if not isinstance(data, dict) or not isinstance(data.get("sections"), list):
         raise KnowledgeError(where, "expected a mapping with a 'sections' list")
-    by_alias: dict[str, tuple[str, frozenset[str]]] = {}
+    by_alias: dict[str, tuple[str, frozenset[str], frozenset[str]]] = {}
     for i, s in enumerate(data["sections"]):
         if not isinstance(s, dict) or not isinstance(s.get("name"), str):
             raise KnowledgeError(where, f"sections[{i}]: needs a 'name'")
         flags = s.get("flags") or []
-        bad = [f for f in flags if f not in CATEGORIES]
+        neg_flags = s.get("negated_flags") or []
+        bad = [f for f in (*flags, *neg_flags) if f not in CATEGORIES]
         if bad:
             raise KnowledgeError(where, f"sections[{i}] ({s['name']}): unknown flag(s) {bad}")
         aliases = s.get("aliases") or []
@@ -81,11 +86,14 @@ def compile_sections(data: Any) -> SectionMap:
             if key in by_alias:
                 raise KnowledgeError(where, f"sections[{i}] ({s['name']}): alias {a!r} is "
                                      f"already used by {by_alias[key][0]!r}")
-            by_alias[key] = (s["name"], frozenset(flags))
-    # (h) "HEADING:" at a line start or after MTSamples' ",", "." or ";" separators;
+            by_alias[key] = (s["name"], frozenset(flags), frozenset(neg_flags))
+    # (h) "HEADING:" at a line start, after MTSamples' ",", "." or ";" separators, or - in
+    # capitals only - after a run of spaces (text whose line breaks were flattened:
+    # "0111 HOURS    CLINICAL HISTORY:  Rule out pneumonia"); "DIAGNOSIS(ES):" too;
     # (b) a known heading alone on its line, without a colon.
     regex = re.compile(
-        r"[\n\r,.;][ \t]*(?:(?P<h>[A-Za-z][A-Za-z /&'\-]{0,58}[A-Za-z])[ \t]*:"
+        r"(?:[\n\r,.;][ \t]*|(?P<sp>[ \t]{2,}))"
+        r"(?:(?P<h>[A-Za-z][A-Za-z /&'\-]{0,58}[A-Za-z])(?:\((?:es|ES|s|S)\))?[ \t]*:"
         r"|(?P<b>[A-Za-z][A-Za-z /&'\-]{0,58}[A-Za-z])[ \t]*(?=\r?\n))")
     return SectionMap(by_alias, regex)
 
