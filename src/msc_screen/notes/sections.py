@@ -42,10 +42,11 @@ class SectionMap:
             raw = m.group("h") or m.group("b")
             if m.group("b") and m.group(0)[0] not in "\r\n":
                 continue  # a colon-less heading must stand alone on its line
-            if m.group("sp") and raw.upper() != raw:
-                continue  # after a run of spaces only a heading in capitals counts
             key = _norm(raw)
             hit = self.by_alias.get(key)
+            if m.group("sp") and raw.upper() != raw and (hit is None or not raw[0].isupper()):
+                continue  # after a run of spaces: a heading in capitals, or a known one
+
             neg: frozenset[str] = frozenset()
             if hit is not None:
                 name, flags, neg = hit
@@ -60,8 +61,15 @@ class SectionMap:
         return out
 
 
+_POSSESSIVE = re.compile(r"(?:his|her|their|the patient's|patient's) ")
+
+
 def _norm(s: str) -> str:
-    return " ".join(s.lower().replace("&", " and ").split())
+    """Canonical heading key: lower case, single spaces, "&" as "and", no leading possessive
+    ("HIS SOCIAL HISTORY" is "social history")."""
+    key = " ".join(s.lower().replace("&", " and ").split())
+    m = _POSSESSIVE.match(key)
+    return key[m.end():] if m and m.end() < len(key) else key
 
 
 def compile_sections(data: Any) -> SectionMap:
