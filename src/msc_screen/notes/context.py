@@ -53,7 +53,7 @@ class ScannedSentence:
     """One sentence's trigger matches and word offsets, computed once and shared by every
     target in it."""
 
-    __slots__ = ("_by_end", "_by_start", "ends", "text", "tokens", "triggers")
+    __slots__ = ("_by_end", "_by_start", "ends", "shadowed", "text", "tokens", "triggers")
 
     def __init__(self, text: str, rules: TriggerSet) -> None:
         self.text = text
@@ -80,10 +80,17 @@ class ScannedSentence:
                              entries[int(m.lastgroup[1:])].ends))  # type: ignore[index]
         # Leftmost-longest, non-overlapping: a pseudo-trigger hides the trigger inside it.
         # Two entries on exactly the same words (a phrase and a pattern) both act.
+        # A trigger hidden by a longer phrase is kept aside with that phrase's span: where the
+        # phrase overlaps the target it is part of the target's words, not context ("no
+        # change in vision" - "change in vision" is the target, so "no" negates it).
         trig: list[tuple[int, int, Entry]] = []
+        shadowed: list[tuple[int, int, Entry, int, int]] = []
         edge, last = -1, (-1, -1)
         for s, e, idx in sorted(cands, key=lambda c: (c[0], -c[1])):
             if s < edge and (s, e) != last:
+                if entries[idx].actions:
+                    shadowed.append((offs[s], offs[e], entries[idx], offs[last[0]],
+                                     offs[last[1]]))
                 continue
             edge, last = e, (s, e)
             if entries[idx].actions:
@@ -94,6 +101,7 @@ class ScannedSentence:
                 ends.append((pos, pos + 1, frozenset(TRIGGER_CATEGORIES)))
                 pos = text.find(ch, pos + 1)
         self.triggers = trig
+        self.shadowed = shadowed
         self.ends = ends
         self.tokens = [m.start() for m in _WORD.finditer(text)]
         # Per category, terminators indexed so "is there one inside [a, b]?" is two bisects:
@@ -141,7 +149,13 @@ class ScannedSentence:
         found = set(section_flags)
         fwd_stop: dict[str, int] = {}
         bwd_stop: dict[str, int] = {}
-        for s, e, entry in self.triggers:
+        triggers = self.triggers
+        if self.shadowed:
+            revived = [(s, e, en) for s, e, en, hs, he in self.shadowed
+                       if hs < end and he > start]
+            if revived:
+                triggers = triggers + revived
+        for s, e, entry in triggers:
             if s < end and e > start:
                 continue  # the trigger overlaps the target itself
             for a in entry.actions:
