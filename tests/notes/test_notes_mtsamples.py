@@ -40,8 +40,8 @@ def _find(notes: dict[str, str], nid: str, sentence: str) -> tuple[str, int]:
 
 
 @pytest.mark.parametrize(("nid", "sentence", "word", "flags"), [
-    ("mts-1452", "Her sister had breast cancer.", "cancer", {"family"}),
-    ("mts-2972", "His father died from breast cancer.", "cancer", {"family"}),
+    ("mts-1452", "Her sister had breast cancer.", "cancer", {"family", "historical"}),
+    ("mts-2972", "His father died from breast cancer.", "cancer", {"family", "historical"}),
     ("mts-53", "Mother had a history of breast cancer.", "cancer", {"family", "historical"}),
     ("mts-1446", "Show no evidence of DVT, acute arthritis, cellulitis or pedal edema.",
      "cellulitis", {"negated"}),
