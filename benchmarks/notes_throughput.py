@@ -38,6 +38,12 @@ def _medspacy(texts: list[str]) -> tuple[float, float] | None:
         from medspacy.ner import TargetRule
     except ImportError:
         return None
+    try:  # PyRuSH logs every sentence at DEBUG through loguru: silence it for timing
+        from loguru import logger
+
+        logger.remove()
+    except ImportError:
+        pass
     nlp = medspacy.load()
     rules = []
     for v in load_vocabularies().values():
