@@ -98,10 +98,12 @@ def compile_sections(data: Any) -> SectionMap:
     # (h) "HEADING:" at a line start, after MTSamples' ",", "." or ";" separators, or - in
     # capitals only - after a run of spaces (text whose line breaks were flattened:
     # "0111 HOURS    CLINICAL HISTORY:  Rule out pneumonia"); "DIAGNOSIS(ES):" too;
-    # (b) a known heading alone on its line, without a colon.
+    # (b) a known heading alone on its line, without a colon. A run of spaces never lies
+    # inside a heading (it stands for a flattened line break).
     regex = re.compile(
         r"(?:[\n\r,.;][ \t]*|(?P<sp>[ \t]{2,}))"
-        r"(?:(?P<h>[A-Za-z][A-Za-z /&'\-]{0,58}[A-Za-z])(?:\((?:es|ES|s|S)\))?[ \t]*:"
+        r"(?:(?P<h>[A-Za-z](?:[A-Za-z/&'\-]|[ \t](?![ \t])){0,58}[A-Za-z])"
+        r"(?:\((?:es|ES|s|S)\))?[ \t]*:"
         r"|(?P<b>[A-Za-z][A-Za-z /&'\-]{0,58}[A-Za-z])[ \t]*(?=\r?\n))")
     return SectionMap(by_alias, regex)
 
