@@ -34,19 +34,29 @@ class SectionMap:
 
     by_alias: dict[str, tuple[str, frozenset[str], frozenset[str]]]
     regex: re.Pattern[str]
+    spaced: re.Pattern[str]  # a heading after a run of spaces (a flattened line break)
 
     def find(self, text: str) -> list[Heading]:
         out: list[Heading] = []
         # A leading newline lets a heading at offset 0 match like one after a separator.
-        for m in self.regex.finditer("\n" + text):
+        def begin(m: re.Match[str]) -> int:
+            return m.start("h") if m.group("h") else m.start("b")
+
+        matches = list(self.regex.finditer("\n" + text))
+        if "  " in text:  # its own regex: a literal prefix keeps the common scan fast
+            seen = {begin(m) for m in matches}
+            matches += [m for m in self.spaced.finditer("\n" + text) if begin(m) not in seen]
+            matches.sort(key=begin)
+        for m in matches:
             raw = m.group("h") or m.group("b")
+            if len(raw) > 60 or not raw[-1].isalpha():
+                continue
             if m.group("b") and m.group(0)[0] not in "\r\n":
                 continue  # a colon-less heading must stand alone on its line
             key = _norm(raw)
             hit = self.by_alias.get(key)
-            if m.group("sp") and raw.upper() != raw and (hit is None or not raw[0].isupper()):
+            if m.re is self.spaced and raw.upper() != raw and (hit is None or not raw[0].isupper()):
                 continue  # after a run of spaces: a heading in capitals, or a known one
-
             neg: frozenset[str] = frozenset()
             if hit is not None:
                 name, flags, neg = hit
@@ -56,7 +66,7 @@ class SectionMap:
                 name, flags = key, frozenset()
             else:
                 continue
-            start = (m.start("h") if m.group("h") else m.start("b")) - 1
+            start = begin(m) - 1
             out.append(Heading(start, m.end() - 1, name, flags, neg))
         return out
 
@@ -98,14 +108,16 @@ def compile_sections(data: Any) -> SectionMap:
     # (h) "HEADING:" at a line start, after MTSamples' ",", "." or ";" separators, or - in
     # capitals only - after a run of spaces (text whose line breaks were flattened:
     # "0111 HOURS    CLINICAL HISTORY:  Rule out pneumonia"); "DIAGNOSIS(ES):" too;
-    # (b) a known heading alone on its line, without a colon. A run of spaces never lies
-    # inside a heading (it stands for a flattened line break).
+    # (b) a known heading alone on its line, without a colon. After a run of spaces, the
+    # heading has single spaces between its words (a run stands for a line break).
     regex = re.compile(
-        r"(?:[\n\r,.;][ \t]*|(?P<sp>[ \t]{2,}))"
-        r"(?:(?P<h>[A-Za-z](?:[A-Za-z/&'\-]|[ \t](?![ \t])){0,58}[A-Za-z])"
+        r"[\n\r,.;][ \t]*(?:(?P<h>[A-Za-z][A-Za-z /&'\-]{0,58}[A-Za-z])"
         r"(?:\((?:es|ES|s|S)\))?[ \t]*:"
         r"|(?P<b>[A-Za-z][A-Za-z /&'\-]{0,58}[A-Za-z])[ \t]*(?=\r?\n))")
-    return SectionMap(by_alias, regex)
+    spaced = re.compile(
+        r"  [ \t]*+(?=[A-Z])(?P<h>[A-Za-z][A-Za-z/&'\-]*+(?:[ \t][A-Za-z/&'\-]++){0,8}+)"
+        r"(?:\((?:es|ES|s|S)\))?[ \t]*:(?P<b>)")
+    return SectionMap(by_alias, regex, spaced)
 
 
 @lru_cache(maxsize=1)
