@@ -268,7 +268,12 @@ def _pick(text: str, spans: list[tuple[int, int]]) -> tuple[int, int]:
     mixed = any(c.islower() for c in text)
 
     def rank(sp: tuple[int, int]) -> tuple[int, int]:
-        frag = text[sp[0]:sp[1]]
+        s, e = sp  # the whole word is capitalised: "PE," is marked, "PE's" is not
+        while s > 0 and (text[s - 1].isalnum() or text[s - 1] == "'"):
+            s -= 1
+        while e < len(text) and (text[e].isalnum() or text[e] == "'"):
+            e += 1
+        frag = text[s:e]
         marked = mixed and frag.upper() == frag and any(c.isalpha() for c in frag)
         label = _LABEL.match(text, sp[1]) is not None
         return (0 if marked else 1, 1 if label else 0)
