@@ -77,7 +77,7 @@ def engine_alone(files: list[Path]) -> float:
     t = time.perf_counter()
     n = 0
     for f in files:
-        b = RecordBuilder()
+        b = RecordBuilder.for_ruleset(ruleset)
         b.add(read_file(f))
         for rec in b.finish():
             evaluate(rec, ruleset, AS_OF, notes).to_json()
