@@ -187,8 +187,13 @@ class Extractor:
             return Assertion()
         sents = Sentences(text, headings)
         ss, se = sents.around(*span)
-        # the section in force where the target ends ("ALLERGIES: penicillin" as one target)
+        # the section in force where the target ends ("ALLERGIES: penicillin" as one target);
+        # a target that is itself a heading's label ("ALCOHOL: two glasses a day") is that
+        # section's subject
         h = SectionIndex(headings).at(span[1] - 1)
+        label = next((g for g in headings if g.start <= span[0] < g.content), None)
+        if label is not None and (h is None or h.content <= label.start):
+            h = label
         sc = ScannedSentence(text[ss:se], self.rules)
         if h is None:
             return sc.assess(span[0] - ss, span[1] - ss)
