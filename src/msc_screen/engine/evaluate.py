@@ -71,15 +71,11 @@ def _dedupe(evs: list[Evidence]) -> tuple[Evidence, ...]:
     return tuple(sorted(seen.values(), key=Evidence.sort_key))
 
 
-_ACTIONS: dict[tuple[int, str], tuple[dict[str, object], ...]] = {}
-_EMPTY: dict[tuple[int, str, str, str], Finding] = {}
-
-
 def _actions(rule: CompiledRule, status: str) -> tuple[dict[str, object], ...]:
-    key = (id(rule), status)
-    hit = _ACTIONS.get(key)
+    key = ("actions", status)
+    hit: tuple[dict[str, object], ...] | None = rule.memo.get(key)
     if hit is None:
-        hit = _ACTIONS[key] = _build_actions(rule, status)
+        hit = rule.memo[key] = _build_actions(rule, status)
     return hit
 
 
@@ -109,10 +105,10 @@ def evaluate_rule(rule: CompiledRule, ctx: Context) -> Finding:
         if not matches:
             # Findings without evidence are the same for every patient: build each once
             # (immutable; this is most findings of most patients).
-            key = (id(rule), status, severity, summary)
-            hit = _EMPTY.get(key)
-            if hit is None and len(_EMPTY) < 50_000:
-                hit = _EMPTY[key] = Finding(
+            key = ("finding", status, severity, summary)
+            hit: Finding | None = rule.memo.get(key)
+            if hit is None and len(rule.memo) < 5_000:
+                hit = rule.memo[key] = Finding(
                     rule=rule.id, title=rule.title, origin=rule.origin,
                     category=rule.category, severity=severity,
                     status=status,  # type: ignore[arg-type]

@@ -305,17 +305,7 @@ class RecordBuilder:
         """Resolve onsets given as ages (needs the birth date, which may come from another
         file) and return the records."""
         for rec in self._records.values():
-            if rec.birth_date is None:
-                continue
-            fixed = []
-            for c in rec.conditions:
-                if isinstance(c, _AgeCondition):
-                    fixed.append(c.resolve(rec.birth_date))
-                else:
-                    fixed.append(c)
-            rec.conditions = fixed
-        for rec in self._records.values():
-            rec.conditions = [c.resolve(None) if isinstance(c, _AgeCondition) else c
+            rec.conditions = [c.resolve(rec.birth_date) if isinstance(c, _AgeCondition) else c
                               for c in rec.conditions]
         return self.records()
 

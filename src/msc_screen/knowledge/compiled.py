@@ -6,7 +6,7 @@ look-ups of parameters and value-set construction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import PolicyError
@@ -68,9 +68,9 @@ class CompiledRule:
     actions: tuple[Action, ...]
     parameters: dict[str, Any]
     definition: RuleDef
-
-
-_CODES_READ: dict[tuple[int, str], frozenset[str] | None] = {}
+    # per-rule memo for the engine (actions, evidence-free findings); lives and dies with
+    # the rule, so it can never be confused with another ruleset's
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +83,8 @@ class CompiledRuleset:
     rules: tuple[CompiledRule, ...]
     kb: KnowledgeBase
     policy: PolicyDef
+    _codes: dict[str, frozenset[str] | None] = field(default_factory=dict, compare=False,
+                                                     repr=False)
 
     @property
     def ruleset_info(self) -> dict[str, str]:
@@ -105,9 +107,8 @@ class CompiledRuleset:
         return self._codes_read("procedure")
 
     def _codes_read(self, kind: str) -> frozenset[str] | None:
-        key = (id(self), kind)
-        if key in _CODES_READ:
-            return _CODES_READ[key]
+        if kind in self._codes:
+            return self._codes[kind]
         codes: set[str] = set()
         exact_only = True
         for r in self.rules:
@@ -119,7 +120,7 @@ class CompiledRuleset:
                     exact_only = exact_only and v.exact_only()
                     codes.update(code for _, code in v.exact_codes())
         result = frozenset(codes) if exact_only else None
-        _CODES_READ[key] = result
+        self._codes[kind] = result
         return result
 
     def rule(self, rule_id: str) -> CompiledRule:
