@@ -25,6 +25,8 @@ class Context:
     age: int | None
     mentions: dict[str, list[tuple[Mention, str]]] = field(default_factory=dict)
     findings: dict[str, Finding] = field(default_factory=dict)
+    # what any criterion could match (engine/index.py); None: evaluate every criterion
+    tokens: set[str] | None = None
 
 
 def age_on(birth: dt.date, on: dt.date) -> int:

@@ -83,6 +83,8 @@ def condition_state(
 
 
 def match_conditions(c: CompiledCriterion, ctx: Context, lenient: bool) -> list[Match]:
+    if ctx.tokens is not None and c.vs_tokens.isdisjoint(ctx.tokens):
+        return []
     out: list[Match] = []
     as_of = ctx.as_of
     for it in ctx.record.conditions:
@@ -206,6 +208,8 @@ def _obs_value_test(c: CompiledCriterion, it: ObservationItem, hit: Coding) -> t
 
 
 def match_observations(c: CompiledCriterion, ctx: Context, lenient: bool) -> list[Match]:
+    if ctx.tokens is not None and c.vs_tokens.isdisjoint(ctx.tokens):
+        return []
     as_of = ctx.as_of
     candidates: list[tuple[ObservationItem, Coding]] = []
     for it in ctx.record.observations:
@@ -262,6 +266,8 @@ def _later(a: DateRange | None, b: DateRange | None) -> bool:
 
 
 def match_medications(c: CompiledCriterion, ctx: Context, lenient: bool) -> list[Match]:
+    if ctx.tokens is not None and c.vs_tokens.isdisjoint(ctx.tokens):
+        return []
     out: list[Match] = []
     as_of = ctx.as_of
     for it in ctx.record.medications:
@@ -295,6 +301,8 @@ def match_medications(c: CompiledCriterion, ctx: Context, lenient: bool) -> list
 
 
 def match_procedures(c: CompiledCriterion, ctx: Context, lenient: bool) -> list[Match]:
+    if ctx.tokens is not None and c.vs_tokens.isdisjoint(ctx.tokens):
+        return []
     out: list[Match] = []
     as_of = ctx.as_of
     for it in ctx.record.procedures:
@@ -321,6 +329,8 @@ def match_procedures(c: CompiledCriterion, ctx: Context, lenient: bool) -> list[
 
 
 def match_allergies(c: CompiledCriterion, ctx: Context, lenient: bool) -> list[Match]:
+    if ctx.tokens is not None and c.vs_tokens.isdisjoint(ctx.tokens):
+        return []
     out: list[Match] = []
     for it in ctx.record.allergies:
         if it.verification in IGNORED_VERIFICATION or _after(it.recorded, ctx.as_of):

@@ -19,6 +19,7 @@ from ..model import (
 )
 from .context import Context, Match, age_on
 from .criteria import match_all
+from .index import record_tokens, rule_tokens
 
 
 class NotesExtractor(Protocol):
@@ -99,34 +100,56 @@ def _build_actions(rule: CompiledRule, status: str) -> tuple[dict[str, object], 
     return tuple(out)
 
 
-def evaluate_rule(rule: CompiledRule, ctx: Context) -> Finding:
-    def finding(status: str, severity: Severity, summary: str,
-                matches: list[Match]) -> Finding:
-        if not matches:
-            # Findings without evidence are the same for every patient: build each once
-            # (immutable; this is most findings of most patients).
-            key = ("finding", status, severity, summary)
-            hit: Finding | None = rule.memo.get(key)
-            if hit is None and len(rule.memo) < 5_000:
-                hit = rule.memo[key] = Finding(
-                    rule=rule.id, title=rule.title, origin=rule.origin,
-                    category=rule.category, severity=severity,
-                    status=status,  # type: ignore[arg-type]
-                    summary=summary, citations=rule.citations,
-                    actions=_actions(rule, status))
-            if hit is not None:
-                return hit
-        return Finding(
-            rule=rule.id, title=rule.title, origin=rule.origin, category=rule.category,
-            severity=severity, status=status,  # type: ignore[arg-type]
-            summary=summary, evidence=_dedupe([m.evidence for m in matches]),
-            citations=rule.citations, actions=_actions(rule, status),
-        )
+def _finding(rule: CompiledRule, status: str, severity: Severity, summary: str,
+             matches: list[Match]) -> Finding:
+    if not matches:
+        # Findings without evidence are the same for every patient: build each once
+        # (immutable; this is most findings of most patients).
+        key = ("finding", status, severity, summary)
+        hit: Finding | None = rule.memo.get(key)
+        if hit is None and len(rule.memo) < 5_000:
+            hit = rule.memo[key] = Finding(
+                rule=rule.id, title=rule.title, origin=rule.origin,
+                category=rule.category, severity=severity,
+                status=status,  # type: ignore[arg-type]
+                summary=summary, citations=rule.citations,
+                actions=_actions(rule, status))
+        if hit is not None:
+            return hit
+    return Finding(
+        rule=rule.id, title=rule.title, origin=rule.origin, category=rule.category,
+        severity=severity, status=status,  # type: ignore[arg-type]
+        summary=summary, evidence=_dedupe([m.evidence for m in matches]),
+        citations=rule.citations, actions=_actions(rule, status),
+    )
 
+
+def _default(rule: CompiledRule) -> Finding:
+    """The finding when no criterion matches (``otherwise``), built once per rule."""
+    hit: Finding | None = rule.memo.get("default")
+    if hit is None:
+        if rule.otherwise == "present":
+            hit = _finding(rule, "present", rule.severity, rule.summary_present, [])
+        elif rule.otherwise == "unknown":
+            hit = _finding(rule, "unknown", rule.unknown_severity, rule.summary_unknown, [])
+        else:
+            hit = _finding(rule, "absent", rule.severity, rule.summary_absent, [])
+        rule.memo["default"] = hit
+    return hit
+
+
+def evaluate_rule(rule: CompiledRule, ctx: Context) -> Finding:
     why_not = _applicable(rule, ctx)
     if why_not is not None:
-        return finding("absent", rule.severity, f"{rule.summary_absent} ({why_not})", [])
+        return _finding(rule, "absent", rule.severity, f"{rule.summary_absent} ({why_not})", [])
+    if ctx.tokens is None or not rule_tokens(rule).isdisjoint(ctx.tokens):
+        found = _match_rule(rule, ctx)
+        if found is not None:
+            return found
+    return _default(rule)
 
+
+def _match_rule(rule: CompiledRule, ctx: Context) -> Finding | None:
     present = match_all(rule.present_if, ctx, True, rule.id)
     if present:
         sev = _worst([_match_severity(rule, m) for m in present])
@@ -135,21 +158,24 @@ def evaluate_rule(rule: CompiledRule, ctx: Context) -> Finding:
             reasons = sorted({m.why for m in present if m.why})
             if reasons:
                 summary += f" (for review: {'; '.join(reasons)})"
-        return finding("present", sev, summary, present)
+        return _finding(rule, "present", sev, summary, present)
 
     unknown = match_all(rule.unknown_if, ctx, True, rule.id)
     if unknown:
-        return finding("unknown", rule.unknown_severity, rule.summary_unknown, unknown)
+        return _finding(rule, "unknown", rule.unknown_severity, rule.summary_unknown, unknown)
 
     absent = match_all(rule.absent_if, ctx, False, rule.id)
     if absent:
-        return finding("absent", rule.severity, rule.summary_absent, absent)
+        return _finding(rule, "absent", rule.severity, rule.summary_absent, absent)
+    return None
 
-    if rule.otherwise == "present":
-        return finding("present", rule.severity, rule.summary_present, [])
-    if rule.otherwise == "unknown":
-        return finding("unknown", rule.unknown_severity, rule.summary_unknown, [])
-    return finding("absent", rule.severity, rule.summary_absent, [])
+
+_STATUS_RANK = {"present": 0, "unknown": 1, "absent": 2}
+
+
+def _order(f: Finding) -> tuple[int, int]:
+    """Findings worst-first (a stable sort keeps rule order within a rank)."""
+    return _STATUS_RANK[f.status], SEVERITY_RANK[f.severity]
 
 
 def decide(findings: tuple[Finding, ...]) -> Decision:
@@ -191,7 +217,8 @@ def evaluate(
     birth = record.birth_date
     age = age_on(birth.lo, as_of) if birth is not None else None
     mentions, docs = _note_mentions(record.notes, notes)
-    ctx = Context(record=record, as_of=as_of, age=age, mentions=mentions)
+    ctx = Context(record=record, as_of=as_of, age=age, mentions=mentions,
+                  tokens=record_tokens(record, ruleset, mentions))
     warnings = list(dict.fromkeys(record.warnings))
     if not record.has_patient_resource:
         warnings.append("no Patient resource: sex- and age-specific rules applied conservatively")
@@ -211,11 +238,7 @@ def evaluate(
         f = evaluate_rule(rule, ctx)
         ctx.findings[rule.id] = f
         findings.append(f)
-    ordered = tuple(sorted(
-        findings,
-        key=lambda f: ({"present": 0, "unknown": 1, "absent": 2}[f.status],
-                       SEVERITY_RANK[f.severity]),
-    ))
+    ordered = tuple(sorted(findings, key=_order))
     return Assessment(
         patient_id=record.id,
         as_of=as_of,

@@ -43,6 +43,9 @@ class CompiledCriterion:
     max_severity: SeverityName | None
     reason: str | None
     source: Criterion
+    # "<kind>:<value-set id>" of ``valuesets``: what a record must touch for this criterion to
+    # possibly match (the engine's per-patient index, engine/index.py)
+    vs_tokens: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,8 @@ class CompiledRuleset:
     policy: PolicyDef
     _codes: dict[str, frozenset[str] | None] = field(default_factory=dict, compare=False,
                                                      repr=False)
+    # the engine's per-ruleset memos (value-set index); live and die with this ruleset
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def ruleset_info(self) -> dict[str, str]:
@@ -183,10 +188,12 @@ def compile_ruleset(kb: KnowledgeBase, policy: PolicyDef, policy_sha256: str) ->
             return tuple(vs(resolve(i)) for i in items)
 
         def crit(c: Criterion) -> CompiledCriterion:
+            valuesets = vs_list(c.valueset)
             return CompiledCriterion(
                 kind=c.kind,
                 label=c.label,
-                valuesets=vs_list(c.valueset),
+                valuesets=valuesets,
+                vs_tokens=frozenset(f"{c.kind}:{v.id}" for v in valuesets),
                 excludes=vs_list(c.exclude_valuesets),
                 ended_by=tuple(vs(x) for x in c.ended_by),
                 status=c.status,

@@ -97,6 +97,9 @@ class CompiledValueSet:
             return Coding(None, text, text)
         return None
 
+    def has_text_patterns(self) -> bool:
+        return self._text is not None
+
     def exact_only(self) -> bool:
         """True when coded records match by exact (system, code) pairs alone (text patterns
         only ever apply to records with no known coding)."""

@@ -1,0 +1,109 @@
+"""Which value sets a patient's records touch, computed once per patient.
+
+Most criteria of most patients match nothing. Looking up each coding once in a per-ruleset
+memo (coding → value sets of that record kind containing it) gives one set of tokens per
+patient; a criterion, or a whole rule, none of whose tokens are in it returns at once instead of
+testing every record against every value set. The index only ever says "cannot match": what it
+lets through is evaluated exactly as before, so findings are unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ..knowledge.compiled import CompiledCriterion, CompiledRule, CompiledRuleset
+from ..model import Coding, PatientRecord
+from ..terminology.valueset import KNOWN_KEYS, CompiledValueSet
+
+SCANNED_KINDS = ("condition", "observation", "medication", "procedure", "allergy")
+ALWAYS = "*"  # token of criteria the index cannot rule out (demographics, other rules)
+
+
+class KindIndex:
+    """Value sets that criteria of one record kind test, with a coding → tokens memo."""
+
+    __slots__ = ("_memo", "_texts", "kind", "valuesets")
+
+    def __init__(self, kind: str, valuesets: Sequence[CompiledValueSet]) -> None:
+        self.kind = kind
+        self.valuesets = tuple(valuesets)
+        self._texts = tuple(v for v in self.valuesets if v.has_text_patterns())
+        self._memo: dict[tuple[str | None, str], frozenset[str]] = {}
+
+    def of_coding(self, c: Coding) -> frozenset[str]:
+        key = (c.system, c.code)
+        hit = self._memo.get(key)
+        if hit is None:
+            hit = frozenset(f"{self.kind}:{v.id}" for v in self.valuesets
+                            if v.contains(c.system, c.code))
+            if len(self._memo) < 200_000:
+                self._memo[key] = hit
+        return hit
+
+    def add_items(self, items: Iterable[Any], out: set[str]) -> None:
+        for it in items:
+            coded = False
+            for c in it.codings:
+                hit = self.of_coding(c)
+                if hit:
+                    out.update(hit)
+                coded = coded or c.system in KNOWN_KEYS
+            text = getattr(it, "text", None)
+            if text and not coded and self._texts:
+                # uncoded records match by text patterns (rare: no memo)
+                out.update(f"{self.kind}:{v.id}" for v in self._texts
+                           if v.match((), text) is not None)
+
+
+def ruleset_index(ruleset: CompiledRuleset) -> dict[str, KindIndex]:
+    idx: dict[str, KindIndex] | None = ruleset.memo.get("kind-index")
+    if idx is None:
+        per_kind: dict[str, dict[str, CompiledValueSet]] = {k: {} for k in SCANNED_KINDS}
+        for r in ruleset.rules:
+            for c in (*r.present_if, *r.unknown_if, *r.absent_if):
+                if c.kind in per_kind:
+                    per_kind[c.kind].update((v.id, v) for v in c.valuesets)
+        idx = {k: KindIndex(k, sorted(v.values(), key=lambda x: x.id))
+               for k, v in per_kind.items()}
+        ruleset.memo["kind-index"] = idx
+    return idx
+
+
+def criterion_tokens(c: CompiledCriterion, rule_id: str) -> frozenset[str]:
+    """What a patient must have for ``c`` to possibly match (see ``record_tokens``)."""
+    if c.kind in SCANNED_KINDS:
+        return c.vs_tokens
+    if c.kind == "questionnaire":
+        return frozenset({f"questionnaire:{c.link_id}"})
+    if c.kind == "note":
+        return frozenset({f"note:{rule_id}"})
+    return frozenset({ALWAYS})
+
+
+def rule_tokens(rule: CompiledRule) -> frozenset[str]:
+    hit: frozenset[str] | None = rule.memo.get("tokens")
+    if hit is None:
+        out: set[str] = set()
+        for c in (*rule.present_if, *rule.unknown_if, *rule.absent_if):
+            out |= criterion_tokens(c, rule.id)
+        hit = rule.memo["tokens"] = frozenset(out)
+    return hit
+
+
+def record_tokens(record: PatientRecord, ruleset: CompiledRuleset,
+                  mention_rules: Iterable[str]) -> set[str]:
+    """One set per patient: a criterion or rule none of whose tokens are in it cannot match,
+    so a rule with no possible match gets its evidence-free default finding."""
+    idx = ruleset_index(ruleset)
+    out = {ALWAYS}
+    idx["condition"].add_items(record.conditions, out)
+    idx["observation"].add_items(record.observations, out)
+    idx["medication"].add_items(record.medications, out)
+    idx["procedure"].add_items(record.procedures, out)
+    idx["allergy"].add_items(record.allergies, out)
+    for a in record.answers:
+        out.add(f"questionnaire:{a.link_id}")
+    for r in mention_rules:
+        out.add(f"note:{r}")
+    return out
