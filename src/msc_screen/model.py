@@ -93,6 +93,8 @@ class Evidence:
 
 
 _FINDING_DICTS: dict[int, tuple[Finding, dict[str, Any]]] = {}
+# Serialised evidence-free findings; holding the finding keeps its id() from being reused.
+_FINDING_JSON: dict[int, tuple[Finding, bytes]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,18 @@ class Finding:
                 _FINDING_DICTS[id(self)] = (self, d)
             return dict(d)
         return self._to_dict()
+
+    def to_json(self) -> bytes:
+        """``orjson.dumps(self.to_dict())``; shared findings are serialised once."""
+        if self.evidence:
+            return orjson.dumps(self._to_dict())
+        cached = _FINDING_JSON.get(id(self))
+        if cached is not None and cached[0] is self:
+            return cached[1]
+        data = orjson.dumps(self._to_dict())
+        if len(_FINDING_JSON) < 50_000:
+            _FINDING_JSON[id(self)] = (self, data)
+        return data
 
     def _to_dict(self) -> dict[str, Any]:
         return {
@@ -158,8 +172,24 @@ class Assessment:
         }
 
     def to_json(self) -> bytes:
-        """Deterministic bytes: same input, same output."""
-        return orjson.dumps(self.to_dict())
+        """Deterministic bytes: same input, same output; exactly ``orjson.dumps(to_dict())``,
+        with each finding's bytes reused (most findings are shared by most patients)."""
+        d = self._shallow_dict()
+        d["findings"] = orjson.Fragment(b"[" + b",".join([f.to_json() for f in self.findings])
+                                        + b"]")
+        return orjson.dumps(d)
+
+    def _shallow_dict(self) -> dict[str, Any]:
+        return {
+            "patient": {"id": self.patient_id},
+            "as_of": self.as_of.isoformat(),
+            "decision": self.decision,
+            "findings": None,
+            "ruleset": self.ruleset,
+            "policy": self.policy,
+            "warnings": self.warnings,
+            "documents": self.documents,
+        }
 
     @property
     def present(self) -> tuple[Finding, ...]:
