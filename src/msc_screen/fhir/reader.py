@@ -7,6 +7,7 @@ failure this project exists to prevent.
 from __future__ import annotations
 
 import gzip
+import os
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -65,10 +66,11 @@ def _maybe_gunzip(data: bytes, source: str) -> bytes:
 def read_file(path: Path) -> ReadResult:
     source = str(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise InputError(source, f"file is {size} bytes; split exports above 2 GiB")
-        data = path.read_bytes()
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_BYTES:
+                raise InputError(source, f"file is {size} bytes; split exports above 2 GiB")
+            data = f.read()
     except OSError as exc:
         return ReadResult(source, error=InputError(source, f"cannot read ({exc.strerror})"))
     except InputError as exc:
@@ -80,7 +82,7 @@ def read_file(path: Path) -> ReadResult:
 def read_bytes(data: bytes, source: str = "<bytes>", *, ndjson: bool | None = None) -> ReadResult:
     try:
         data = _maybe_gunzip(data, source)
-        if not data.strip():
+        if not data or data.isspace():
             raise InputError(source, "empty input")
         if ndjson:
             return _read_ndjson(data, source)
@@ -182,19 +184,22 @@ def _resource_at(data: bytes, path: str) -> str | None:
     return best
 
 
+_KEPT = frozenset(_READ) - {Bundle}  # exact types: structs are never subclassed
+
+
 def _collect(res: FBase, full_url: str | None, source: str, out: ReadResult,
              line: int | None, path: str) -> None:
     """Keep the resources the rules read (Bundles are flattened); skip the rest."""
-    if isinstance(res, Bundle):
+    if type(res) is Bundle:
+        kept = out.resources
         for e in res.entry or ():
-            r = e.resource
-            if r is None:
-                continue
-            if isinstance(r, Bundle):
+            r: Any = e.resource
+            t = type(r)
+            if t in _KEPT:
+                kept.append((r, e.fullUrl, line))
+            elif t is Bundle:
                 _collect(r, e.fullUrl, source, out, line, path)
-            elif isinstance(r, _READ):
-                out.resources.append((r, e.fullUrl, line))
-    elif isinstance(res, _READ):
+    elif type(res) in _KEPT:
         out.resources.append((res, full_url, line))
 
 

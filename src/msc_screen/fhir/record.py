@@ -10,7 +10,7 @@ import base64
 import binascii
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
@@ -226,9 +226,11 @@ class RecordBuilder:
                         procedure_codes=self.procedure_codes)
         url_to_pid: dict[str, str] = {}
         # pass 1: patients and medications (targets of references)
-        for res, full_url, line in result.resources:
+        for item, full_url, line in result.resources:
             conv.line = line
-            if isinstance(res, Patient):
+            rtype = type(item)
+            res: Any = item
+            if rtype is Patient:
                 pid = res.id or (full_url.rsplit(":", 1)[-1] if full_url else None)
                 if not pid:
                     conv.where = "Patient/?"
@@ -237,7 +239,7 @@ class RecordBuilder:
                 if full_url:
                     url_to_pid[full_url] = pid
                 url_to_pid[f"Patient/{pid}"] = pid
-            elif isinstance(res, Medication):
+            elif rtype is Medication:
                 cc = res.code
                 for key in (full_url, f"Medication/{res.id}" if res.id else None):
                     if key:
@@ -248,7 +250,7 @@ class RecordBuilder:
             converter = _CONVERTERS.get(type(res))
             if converter is None:
                 continue
-            assert isinstance(res, FClinical)
+            res = cast(FClinical, res)
             conv.line = line
             conv.where = f"{type(res).__name__}/{res.id or '?'}"
             pid = self._subject(res, url_to_pid, only, conv)
