@@ -21,6 +21,12 @@ from .schema import Citation, Criterion, Manifest, PolicyDef, RuleDef, ValueSetD
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
 
 
+def load_yaml(data: bytes | str) -> Any:
+    """Safe YAML through libyaml when present (≈10× the pure-Python parser: start-up time of
+    every door, and of every batch worker). Raises ``yaml.YAMLError``."""
+    return yaml.load(data, Loader=_Loader)  # noqa: S506 - safe loader
+
+
 def package_root() -> Path:
     return Path(str(resources.files("msc_screen") / "knowledge"))
 

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from ..errors import KnowledgeError
+from ..knowledge.loader import load_yaml
 from .triggers import CATEGORIES
 
 SECTIONS_FILE = "sections.yaml"
@@ -124,7 +125,7 @@ def compile_sections(data: Any) -> SectionMap:
 def default_sections() -> SectionMap:
     raw = (resources.files("msc_screen.notes") / SECTIONS_FILE).read_bytes()
     try:
-        data = yaml.safe_load(raw)
+        data = load_yaml(raw)
     except yaml.YAMLError as exc:
         raise KnowledgeError(f"msc_screen/notes/{SECTIONS_FILE}", f"not valid YAML: {exc}"
                              ) from None

@@ -16,6 +16,7 @@ import ahocorasick
 import yaml
 
 from ..errors import KnowledgeError
+from ..knowledge.loader import load_yaml
 
 CATEGORIES = ("negated", "historical", "family", "hypothetical", "uncertain")
 # Internal categories: they set no flag but veto one ("for 2 days" right after a condition
@@ -194,7 +195,7 @@ def load_rules(path: Path | None = None) -> TriggerSet:
     else:
         raw = path.read_bytes()
     try:
-        data = yaml.safe_load(raw)
+        data = load_yaml(raw)
     except yaml.YAMLError as exc:
         raise _err("file", f"not valid YAML: {exc}") from None
     return compile_rules(data)

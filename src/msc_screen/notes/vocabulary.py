@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from ..errors import KnowledgeError
+from ..knowledge.loader import load_yaml
 
 LIST_KEYS = ("terms", "misspellings", "abbreviations", "patterns", "exclude")
 KNOWN_KEYS = frozenset({"rule", "description", "plurals", "notes", *LIST_KEYS})
@@ -123,7 +124,7 @@ def load_vocabularies(directory: Path | None = None) -> dict[str, RuleVocabulary
     for p in sorted(d.glob("*.yaml")):
         where = f"vocabulary/{p.name}"
         try:
-            data = yaml.safe_load(p.read_bytes())
+            data = load_yaml(p.read_bytes())
         except yaml.YAMLError as exc:
             raise KnowledgeError(where, f"not valid YAML: {exc}") from None
         out[p.stem] = parse_vocabulary(p.stem, data, where)
