@@ -1,61 +1,116 @@
-"""The population report: one self-contained HTML file (inline SVG plots, inline CSS).
+"""The population report: one self-contained HTML file (Vega-Lite plots, inline CSS and JS).
 
-Built from bounded counters (``batch.assemble.Stats``), deterministic (no run timestamps, fixed
-SVG ids) so a resumed run writes the same bytes as an uninterrupted one.
+Built from bounded counters (``batch.assemble.Stats``). The plots are Vega-Lite specifications
+drawn in the browser by vega, vega-lite and vega-embed, whose minified builds (``vendor/``) are
+inlined, so the file opens offline and fetches nothing; drawing in Python (matplotlib) cost over
+a second per run, this costs milliseconds. Every plot's numbers are also in a plain table for
+screen readers and for readers without JavaScript. Deterministic: no run timestamps, numbers
+formatted here, so a resumed run writes the same bytes as an uninterrupted one.
 """
 
 from __future__ import annotations
 
-import base64
-import io
+import functools
+import re
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 if TYPE_CHECKING:
+    from jinja2 import Template
+
     from ..batch.assemble import Stats
     from ..knowledge.compiled import CompiledRuleset
 
 TEMPLATES = Path(__file__).with_name("templates")
+VENDOR = Path(__file__).with_name("vendor")
+VENDOR_SCRIPTS = ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js")  # load order
+SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"  # an identifier; never fetched
 DECISIONS = ("contraindicated", "physician-review", "needs-information",
              "no-contraindication-found")
 DECISION_COLOURS = {"contraindicated": "#b2182b", "physician-review": "#ef8a62",
                     "needs-information": "#fddb6d", "no-contraindication-found": "#67a9cf"}
+REMAINING_COLOUR, EXCLUDED_COLOUR = "#4d9221", "#c51b7d"
+HEAT_RANGE = ["#fff5f0", "#a50f15"]  # 0 % near white (Vega's "reds" scheme starts pink)
+FONT = 'system-ui, -apple-system, "Segoe UI", sans-serif'
+LABEL_LIMIT = 520  # px: the longest rule title fits whole (Vega-Lite's default 180 clips it)
+CONFIG = {
+    "font": FONT, "background": "white", "view": {"stroke": None},
+    "axis": {"labelFontSize": 11, "titleFontSize": 11, "labelLimit": LABEL_LIMIT},
+    "legend": {"labelFontSize": 11, "titleFontSize": 11, "labelLimit": LABEL_LIMIT},
+    "title": {"fontSize": 14, "anchor": "start", "offset": 10},
+}
+WRAP = 50  # characters per line of a funnel label (the longest title takes two)
+_SOURCE_MAP = re.compile(rb"\n//# sourceMappingURL=\S+\s*\Z")
 
 
-def _plt() -> Any:
-    import matplotlib
+@functools.cache
+def vendor_js() -> str:
+    """The vendored scripts as inline ``<script>`` elements, read once per process.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    The trailing source-map comment is dropped (the maps are not shipped; a browser's developer
+    tools would try to fetch them). A script holding ``</script`` or ``<!--`` would end or
+    confuse the element, so it is refused rather than silently altered.
+    """
+    parts = []
+    for name in VENDOR_SCRIPTS:
+        path = VENDOR / name
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise RuntimeError(f"report script missing: {path} ({exc.strerror})") from None
+        data = _SOURCE_MAP.sub(b"\n", data)
+        lowered = data.lower()
+        if b"</script" in lowered or b"<!--" in lowered:
+            raise RuntimeError(f"report script {path} cannot be inlined: it contains "
+                               "'</script' or '<!--'")
+        parts.append(f'<script data-lib="{name}">{data.decode("utf-8")}</script>')
+    return "\n".join(parts)
 
-    # text stays text (small, fast SVG); the report names a font stack every system has
-    matplotlib.rcParams.update({"font.family": "DejaVu Sans","svg.hashsalt": "msc-screen", "svg.fonttype": "none",
-                                "font.size": 10, "axes.spines.top": False,
-                                "axes.spines.right": False})
-    return plt
+
+def script_json(value: Any) -> str:
+    """JSON safe inside a ``<script>`` element: every ``<`` becomes ``\\u003c``.
+
+    That covers ``</script>``, ``</`` in general and ``<!--`` in any string (rule titles, error
+    reasons), and stays valid JSON for ``JSON.parse``.
+    """
+    return orjson.dumps(value).decode("utf-8").replace("<", "\\u003c")
 
 
-def _svg(fig: Any) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
-    _plt().close(fig)
-    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode()
+def _pct(n: int, total: int) -> str:
+    return f"{100 * n / total:.1f}%" if total else "–"
 
 
-def decision_plot(stats: Stats) -> str:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7.5, 2.4))
-    names = list(DECISIONS)[::-1]
-    vals = [stats.decisions.get(d, 0) for d in names]
-    bars = ax.barh(names, vals, color=[DECISION_COLOURS[d] for d in names])
-    total = max(1, stats.total)
-    for b, v in zip(bars, vals, strict=True):
-        ax.text(b.get_width() + total * 0.01, b.get_y() + b.get_height() / 2,
-                f"{v:,} ({100 * v / total:.1f}%)", va="center")
-    ax.set_xlim(0, max([*vals, 1]) * 1.3)
-    ax.set_xlabel("patients")
-    ax.set_title("Decisions")
-    return _svg(fig)
+def _spec(description: str, title: str, body: dict[str, Any]) -> dict[str, Any]:
+    return {"$schema": SCHEMA, "description": description, "title": title, "config": CONFIG,
+            **body}
+
+
+def decision_plot(stats: Stats) -> dict[str, Any]:
+    values = [{"decision": d, "n": stats.decisions.get(d, 0),
+               "label": f"{stats.decisions.get(d, 0):,} ({_pct(stats.decisions.get(d, 0), stats.total)})"}
+              for d in DECISIONS]
+    return _spec("Bar chart of patients per decision; the same numbers are in the table below.",
+                 "Decisions", {
+        "width": 420, "height": {"step": 28},
+        "data": {"values": values},
+        "encoding": {
+            "y": {"field": "decision", "type": "nominal", "sort": list(DECISIONS), "title": None},
+            "x": {"field": "n", "type": "quantitative", "title": "patients",
+                  "scale": {"domain": [0, max(1, stats.total)], "nice": False}},
+        },
+        "layer": [
+            {"mark": {"type": "bar"},
+             "encoding": {"color": {"field": "decision", "type": "nominal", "legend": None,
+                                    "scale": {"domain": list(DECISIONS),
+                                              "range": [DECISION_COLOURS[d] for d in DECISIONS]}},
+                          "tooltip": [{"field": "decision"}, {"field": "label", "title": "patients"}]}},
+            {"mark": {"type": "text", "align": "left", "baseline": "middle", "dx": 5, "fontSize": 11},
+             "encoding": {"text": {"field": "label"}}},
+        ],
+    })
 
 
 def funnel(stats: Stats) -> list[dict[str, Any]]:
@@ -68,78 +123,169 @@ def funnel(stats: Stats) -> list[dict[str, Any]]:
         excluded = stats.first_exclusion.get(rid, 0)
         remaining -= excluded
         steps.append({"rule": rid, "title": title, "excluded": excluded,
-                      "present": stats.present.get(rid, 0), "remaining": remaining})
+                      "present": stats.present.get(rid, 0), "remaining": remaining,
+                      "excluded_pct": _pct(excluded, stats.total),
+                      "remaining_pct": _pct(remaining, stats.total)})
     return steps
 
 
-def funnel_plot(stats: Stats, steps: list[dict[str, Any]]) -> str:
-    plt = _plt()
-    labels = ["All patients"] + [f"{s['title']}" for s in steps]
-    remaining = [stats.total] + [s["remaining"] for s in steps]
-    excluded = [0] + [s["excluded"] for s in steps]
-    fig, ax = plt.subplots(figsize=(9, 0.42 * len(labels) + 1.0))
-    y = list(range(len(labels)))[::-1]
-    ax.barh(y, remaining, color="#4d9221", label="still without a finding")
-    ax.barh(y, excluded, left=remaining, color="#c51b7d", label="excluded at this step")
-    total = max(1, stats.total)
-    for yi, r, e in zip(y, remaining, excluded, strict=True):
-        note = f"{r:,}" + (f"  (−{e:,})" if e else "")
-        ax.text(r + e + total * 0.01, yi, note, va="center", fontsize=9)
-    ax.set_yticks(y, labels)
-    ax.set_xlim(0, total * 1.25)
-    ax.set_xlabel("patients remaining")
-    ax.set_title("Attrition funnel (rules in order; a patient leaves at the first present rule)")
-    ax.legend(loc="lower right", frameon=False, fontsize=8)
-    return _svg(fig)
+def _wrap(label: str) -> list[str]:
+    """A long rule title on two lines, so the funnel fits the page without clipping it."""
+    return textwrap.wrap(label, WRAP) or [label]
 
 
-def heatmap(stats: Stats, groups: list[str], present: dict[tuple[str, str], int],
-            totals: dict[str, int], title: str) -> str:
-    plt = _plt()
-    rules = stats.rules
-    data = [[100.0 * present.get((rid, g), 0) / totals[g] if totals.get(g) else 0.0
-             for g in groups] for rid, _ in rules]
-    fig, ax = plt.subplots(figsize=(1.1 * len(groups) + 4.5, 0.36 * len(rules) + 1.4))
-    vmax = max([max(row) for row in data] + [1.0])
-    im = ax.imshow(data, cmap="Reds", vmin=0, vmax=vmax, aspect="auto")
-    ax.set_xticks(range(len(groups)), [f"{g}\n(n={totals.get(g, 0):,})" for g in groups])
-    ax.set_yticks(range(len(rules)), [t for _, t in rules])
-    for i, row in enumerate(data):
-        for j, v in enumerate(row):
-            if totals.get(groups[j]):
-                ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=8,
-                        color="white" if v > vmax * 0.6 else "black")
-    ax.set_title(title)
-    fig.colorbar(im, ax=ax, label="% with the finding present", shrink=0.8)
-    ax.spines[:].set_visible(False)
-    return _svg(fig)
+def funnel_plot(stats: Stats, steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stacked bars, one row per step in rule order, each labelled with counts and shares."""
+    total = stats.total
+    rows = [("All patients", total, 0, total)] + [
+        ("\n".join(_wrap(f"{i}. {s['title']}")), s["remaining"], s["excluded"], s["present"])
+        for i, s in enumerate(steps, 1)]
+    still, gone = "still without a finding", "excluded at this step"
+    bars, labels = [], []
+    for step, remaining, excluded, present in rows:
+        bars.append({"step": step, "part": still, "order": 0, "n": remaining,
+                     "share": _pct(remaining, total)})
+        bars.append({"step": step, "part": gone, "order": 1, "n": excluded,
+                     "share": _pct(excluded, total), "present": present})
+        text = f"{remaining:,} ({_pct(remaining, total)})"
+        if excluded:
+            text += f"  · {excluded:,} excluded ({_pct(excluded, total)})"
+        labels.append({"step": step, "end": remaining + excluded, "label": text})
+    order = [r[0] for r in rows]
+    lines = max(len(_wrap(step)) for step in order)
+    return _spec("Attrition funnel: patients still without a finding after each rule, in rule "
+                 "order; the same numbers are in the table below.",
+                 "Attrition funnel (rules in order; a patient leaves at the first present rule)", {
+        "width": 380, "height": {"step": max(24, 14 * lines + 10)},
+        "encoding": {
+            "y": {"field": "step", "type": "nominal", "sort": order, "title": None,
+                  "scale": {"paddingInner": 0.25},
+                  "axis": {"labelFontSize": 12, "labelExpr": "split(datum.value, '\\n')"}},
+        },
+        "layer": [
+            {"data": {"values": bars}, "mark": {"type": "bar"},
+             "encoding": {
+                 "x": {"field": "n", "type": "quantitative", "stack": "zero",
+                       "title": "patients remaining",
+                       "scale": {"domain": [0, max(1, total)], "nice": False}},
+                 "order": {"field": "order", "type": "quantitative"},
+                 "color": {"field": "part", "type": "nominal", "title": None,
+                           "scale": {"domain": [still, gone],
+                                     "range": [REMAINING_COLOUR, EXCLUDED_COLOUR]},
+                           "legend": {"orient": "top", "direction": "horizontal"}},
+                 "tooltip": [{"field": "step", "title": "step"}, {"field": "part"},
+                             {"field": "n", "title": "patients", "format": ","},
+                             {"field": "share", "title": "of all patients"}]}},
+            {"data": {"values": labels},
+             "mark": {"type": "text", "align": "left", "baseline": "middle", "dx": 5,
+                      "fontSize": 11},
+             "encoding": {"x": {"field": "end", "type": "quantitative",
+                                "title": "patients remaining",
+                                "scale": {"domain": [0, max(1, total)], "nice": False}},
+                          "text": {"field": "label"}}},
+        ],
+    })
+
+
+def _unique_titles(stats: Stats) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for rid, title in stats.rules:
+        out.append(title if title not in seen else f"{title} ({rid})")
+        seen.add(title)
+    return out
+
+
+def prevalence(stats: Stats, groups: list[str], present: dict[tuple[str, str], int],
+               totals: dict[str, int]) -> list[list[float]]:
+    """Percent of each group with each rule present (rows: rules in order; columns: groups)."""
+    return [[100.0 * present.get((rid, g), 0) / totals[g] if totals.get(g) else 0.0
+             for g in groups] for rid, _ in stats.rules]
+
+
+def heatmap(stats: Stats, groups: list[str], data: list[list[float]], totals: dict[str, int],
+            title: str, what: str) -> dict[str, Any]:
+    titles = _unique_titles(stats)
+    columns = [f"{g}\n(n={totals.get(g, 0):,})" for g in groups]
+    vmax = max([v for row in data for v in row] + [1.0])
+    values = [{"rule": titles[i], "group": columns[j], "pct": round(v, 3), "label": f"{v:.1f}"}
+              for i, row in enumerate(data) for j, v in enumerate(row)]
+    return _spec(f"Heatmap of the percent of patients with each rule present, by {what}; the "
+                 "same numbers are in the table below.", title, {
+        "width": {"step": 64}, "height": {"step": 22},
+        "data": {"values": values},
+        "encoding": {
+            "x": {"field": "group", "type": "nominal", "sort": columns, "title": None,
+                  "axis": {"orient": "bottom", "labelAngle": 0, "labelExpr": "split(datum.value, '\\n')",
+                           "labelPadding": 4, "domain": False, "ticks": False}},
+            "y": {"field": "rule", "type": "nominal", "sort": titles, "title": None,
+                  "axis": {"domain": False, "ticks": False}},
+        },
+        "layer": [
+            {"mark": {"type": "rect", "stroke": "white", "strokeWidth": 1},
+             "encoding": {
+                 "color": {"field": "pct", "type": "quantitative", "title": "% present",
+                           "scale": {"domain": [0, vmax], "range": HEAT_RANGE,
+                                     "interpolate": "hcl"},
+                           "legend": {"gradientLength": 160}},
+                 "tooltip": [{"field": "rule"}, {"field": "group", "title": what},
+                             {"field": "label", "title": "% present"}]}},
+            {"mark": {"type": "text", "baseline": "middle", "fontSize": 10},
+             "encoding": {
+                 "text": {"field": "label"},
+                 "color": {"condition": {"test": f"datum.pct > {vmax * 0.6!r}", "value": "white"},
+                           "value": "black"}}},
+        ],
+    })
+
+
+@functools.cache
+def _template() -> Template:
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)),
+                      autoescape=select_autoescape(["html", "j2"]))
+    return env.get_template("report.html.j2")
+
+
+def _table(stats: Stats, groups: list[str], data: list[list[float]],
+           totals: dict[str, int]) -> dict[str, Any]:
+    return {"groups": [(g, totals.get(g, 0)) for g in groups],
+            "rows": [(rid, title, [f"{v:.1f}" for v in row])
+                     for (rid, title), row in zip(stats.rules, data, strict=True)]}
 
 
 def render_report(stats: Stats, ruleset: CompiledRuleset, args: dict[str, Any]) -> str:
-    from jinja2 import Environment, FileSystemLoader, select_autoescape
+    from markupsafe import Markup
 
     from ..batch.assemble import BANDS
 
     steps = funnel(stats)
     bands = [b for b in BANDS if stats.band_total.get(b)]
     sexes = sorted(stats.sex_total)
-    plots = {
-        "decisions": decision_plot(stats),
-        "funnel": funnel_plot(stats, steps),
-        "age": heatmap(stats, bands, stats.band_present, stats.band_total,
-                       "Rule prevalence by age band (%)") if bands else None,
-        "sex": heatmap(stats, sexes, stats.sex_present, stats.sex_total,
-                       "Rule prevalence by sex (%)") if sexes else None,
-    }
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)),
-                      autoescape=select_autoescape(["html", "j2"]))
-    tmpl = env.get_template("report.html.j2")
+    plots: dict[str, Any] = {"decisions": decision_plot(stats),
+                             "funnel": funnel_plot(stats, steps)}
+    tables: dict[str, Any] = {}
+    if bands:
+        data = prevalence(stats, bands, stats.band_present, stats.band_total)
+        plots["age"] = heatmap(stats, bands, data, stats.band_total,
+                               "Rule prevalence by age band (% with the finding present)",
+                               "age band")
+        tables["age"] = _table(stats, bands, data, stats.band_total)
+    if sexes:
+        data = prevalence(stats, sexes, stats.sex_present, stats.sex_total)
+        plots["sex"] = heatmap(stats, sexes, data, stats.sex_total,
+                               "Rule prevalence by sex (% with the finding present)", "sex")
+        tables["sex"] = _table(stats, sexes, data, stats.sex_total)
     rules = [{"id": r.id, "title": r.title, "severity": r.severity,
               "present": stats.present.get(r.id, 0), "unknown": stats.unknown.get(r.id, 0)}
              for r in ruleset.rules]
-    return tmpl.render(
-        stats=stats, steps=steps, plots=plots, rules=rules, args=args,
-        decisions=[(d, stats.decisions.get(d, 0), DECISION_COLOURS[d]) for d in DECISIONS],
+    return _template().render(
+        stats=stats, steps=steps, plots=plots, tables=tables, rules=rules, args=args,
+        plots_json=Markup(script_json(plots)),  # noqa: S704 - escaped by script_json
+        vendor_js=Markup(vendor_js()),  # noqa: S704 - checked by vendor_js
+        decisions=[(d, stats.decisions.get(d, 0), DECISION_COLOURS[d],
+                    _pct(stats.decisions.get(d, 0), stats.total)) for d in DECISIONS],
         ruleset=ruleset.ruleset_info, policy=ruleset.policy_info,
         quality=sorted(stats.quality.items(), key=lambda kv: (-kv[1], kv[0]))[:40],
         error_kinds=sorted(stats.error_kinds.items(), key=lambda kv: (-kv[1], kv[0]))[:40],
