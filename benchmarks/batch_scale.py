@@ -11,9 +11,20 @@ the targets:
   patient's Bundle, measured in this process on the same files);
 * msc-screen batch (all rules, full evidence) ≥ 2× DuckDB SQL over the same files
   (``read_json_objects``, unnest the entries, flag coded conditions current at the as-of date)
-  for a few rules, with the same number of threads.
+  for a few rules, with the same cores.
 
-Each batch run is a fresh subprocess so its peak RSS (its own plus its workers') is its own.
+The peer comparison runs twice: 1 core each (``--workers 1`` vs DuckDB ``threads 1``) and with
+the cores of the parallel run (``--workers N`` vs ``threads N``, N = ``--workers``, default 2).
+The N-core line is the verdict: an analyst runs DuckDB with all its threads, and DuckDB's
+strength is parallel scans, so pinning it to one thread would flatter msc-screen; the 1-core
+line is printed so the per-core cost of each stays visible. Both sides are timed the same
+way: a fresh process, modules already imported, inputs on disk; the clock covers everything
+from there (msc-screen: loading its ruleset, planning, screening, writing every output and the
+report; DuckDB: connecting, settings, the query with its value-set table written out as SQL
+text, as an analyst would, beforehand). DuckDB's progress bar is off (it costs time and
+writes to the terminal).
+
+Each run is a fresh subprocess so its peak RSS (its own plus its workers') is its own.
 Heavy: run it alone.  ``.venv/bin/python benchmarks/batch_scale.py [--sizes 2000,20000]``
 """
 
@@ -110,13 +121,24 @@ def _vs_sql(rule_ids: tuple[str, ...]) -> tuple[str, list[str]]:
     return values, list(rule_ids)
 
 
-def duckdb_run(inp: Path, threads: int) -> tuple[float, int]:
-    import duckdb
+DUCK_RUNNER = r"""
+import json, resource, sys, time
+import duckdb
+sql, threads = sys.stdin.read(), int(sys.argv[1])
+t = time.perf_counter()
+con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
+con.execute(f"SET threads TO {threads}")
+patients, flags = con.execute(sql).fetchone()
+wall = time.perf_counter() - t
+print(json.dumps({"wall": wall, "patients": patients, "flags": flags,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
 
+
+def duckdb_sql(inp: Path) -> str:
     values, _ = _vs_sql(DUCKDB_RULES)
-    con = duckdb.connect()
-    con.execute(f"SET threads TO {threads}")
-    sql = f"""
+    return f"""
     WITH docs AS (
       SELECT json AS doc FROM read_json_objects('{inp}/*.json', format='auto')
     ), entries AS (
@@ -142,11 +164,14 @@ def duckdb_run(inp: Path, threads: int) -> tuple[float, int]:
            (SELECT count(*) FROM current) AS flags
     FROM patients
     """
-    t = time.perf_counter()
-    patients, flags = con.execute(sql).fetchone()  # type: ignore[misc]
-    took = time.perf_counter() - t
-    print(f"duckdb flagged {flags:,} (patient, rule) pairs for {', '.join(DUCKDB_RULES)}")
-    return took, int(patients)
+
+
+def duckdb_run(inp: Path, threads: int) -> dict[str, float]:
+    """DuckDB in a fresh process, timed from the same point as ``batch``."""
+    proc = subprocess.run([sys.executable, "-c", DUCK_RUNNER, str(threads)],
+                          input=duckdb_sql(inp), capture_output=True, text=True, check=True)
+    res: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return res
 
 
 def verdict(ok: bool) -> str:
@@ -200,12 +225,18 @@ def main() -> int:
           f"(overall {ll['wall'] / lw['wall']:.2f}×; target ≥ 1.7; needs idle cores)")
     print(f"[{verdict(overhead >= 0.8)}] batch per core vs engine alone: {overhead:.2f}× "
           "(target ≥ 0.8)")
-    dwall, dpat = duckdb_run(pops[large], 1)
-    ratio = (ll["patients"] / ll["wall"]) / (dpat / dwall)  # overall, start-up included
-    print(f"duckdb ({len(DUCKDB_RULES)} rules, conditions only, 1 thread) on {dpat:,} patients: "
-          f"{dwall:.1f} s ({dpat / dwall:,.0f} patients/s)")
-    print(f"[{verdict(ratio >= 2)}] msc-screen batch vs DuckDB, 1 core each: {ratio:.2f}× "
-          "(target ≥ 2)")
+    for threads, r in ((1, ll), (args.workers, lw)):
+        tries = [duckdb_run(pops[large], threads) for _ in range(args.repeat)]
+        d = min(tries, key=lambda x: x["wall"])
+        ratio = (r["patients"] / r["wall"]) / (d["patients"] / d["wall"])  # start-up included
+        cores = "1 core" if threads == 1 else f"{threads} cores"
+        print(f"duckdb ({len(DUCKDB_RULES)} rules, conditions only, threads {threads}) on "
+              f"{int(d['patients']):,} patients: {d['wall']:.1f} s "
+              f"({d['patients'] / d['wall']:,.0f} patients/s, flagged {int(d['flags']):,} "
+              f"(patient, rule) pairs)  peak RSS {d['rss_mb']:6.0f} MB")
+        tag = verdict(ratio >= 2) if threads == args.workers else "info"
+        print(f"[{tag}] msc-screen batch --workers {threads} vs DuckDB threads {threads}, "
+              f"{cores} each: {ratio:.2f}× (target ≥ 2 with the same cores)")
     return 0
 
 

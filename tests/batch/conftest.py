@@ -26,6 +26,15 @@ def population(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"bundles": bundles, "ndjson": ndjson}
 
 
+@pytest.fixture(scope="session")
+def other_ndjson(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An NDJSON export of other patients (another seed, so other ids): mixed with
+    ``population["bundles"]`` it gives both unit kinds and no patient twice."""
+    out = tmp_path_factory.mktemp("other") / "ndjson"
+    generate(SynthConfig(PATIENTS, out, "ndjson", SEED + 1, AS_OF))
+    return out
+
+
 def batch(inputs: list[Path], out: Path, **kw: object) -> dict[str, bytes]:
     run_batch(BatchOptions(inputs=[str(p) for p in inputs], as_of=AS_OF, out=out, **kw))  # type: ignore[arg-type]
     return outputs(out)

@@ -190,3 +190,69 @@ def test_bad_as_of_and_missing_input_are_reported_without_traceback(tmp_path):
     assert r.exit_code == 2 and "Traceback" not in r.output
     errors = _lines((tmp_path / "o" / "errors.ndjson").read_bytes())
     assert errors[0]["reason"] == "no such file or directory"
+
+
+def _dup_errors(data: bytes) -> list[dict]:
+    return [e for e in _lines(data) if "more than one input" in e["reason"]]
+
+
+def test_patient_in_bundles_and_in_an_ndjson_export_is_flagged(population, tmp_path):
+    from msc_screen.batch import BatchOptions, run_batch
+
+    out = tmp_path / "both"
+    result = run_batch(BatchOptions([str(population["bundles"]), str(population["ndjson"])],
+                                    AS_OF, out, workers=2))
+    dups = _dup_errors((out / "errors.ndjson").read_bytes())
+    ids = sorted(a["patient"]["id"] for a in
+                 _lines((out / "assessments.ndjson").read_bytes()))
+    assert len(ids) == 2 * PATIENTS
+    assert [e["source"] for e in dups] == [f"Patient/{i}" for i in sorted(set(ids))]
+    assert all("2 assessments" in e["reason"] for e in dups)
+    assert result.stats.duplicates == PATIENTS and result.stats.errors_total == PATIENTS
+    kind = next(k for k in result.stats.error_kinds if "more than one input" in k)
+    assert result.stats.error_kinds[kind] == PATIENTS
+
+
+def test_patient_in_two_bundle_units_is_flagged_with_bounded_buckets(population, tmp_path,
+                                                                     monkeypatch):
+    """A Bundle copied under a name that sorts into another unit; the check gives the same
+    answer whether the ids fit one spill or are hashed over many (bounded memory)."""
+    from msc_screen.batch import assemble
+
+    d = tmp_path / "in"
+    d.mkdir()
+    files = sorted(population["bundles"].glob("*.json"))
+    for f in files:
+        (d / f.name).write_bytes(f.read_bytes())
+    (d / "zz-copy-of-first.json").write_bytes(files[0].read_bytes())
+    (d / "zz-copy-of-second.json").write_bytes(files[1].read_bytes())
+    one = batch([d], tmp_path / "one")
+    monkeypatch.setattr(assemble, "IDS_PER_BUCKET", 7)
+    many = batch([d], tmp_path / "many", workers=2)
+    expected = [f"Patient/{files[0].stem}", f"Patient/{files[1].stem}"]
+    assert [e["source"] for e in _dup_errors(one["errors.ndjson"])] == expected
+    assert sorted(e["source"] for e in _dup_errors(many["errors.ndjson"])) == expected
+    assert many["assessments.ndjson"] == one["assessments.ndjson"]
+    assert len(_lines(one["assessments.ndjson"])) == PATIENTS + 2
+
+
+def test_plan_lists_files_like_the_reader(tmp_path):
+    """The planner's own directory walk (one stat per file) finds the same files in the same
+    order as ``fhir.reader.iter_files``, with the same errors."""
+    from msc_screen.batch.plan import make_plan
+    from msc_screen.fhir.reader import iter_files
+
+    d = tmp_path / "tree"
+    for rel in ("a-b.json", "a/b.json", "a/c/d.ndjson", "A.JSON", "b.json.gz", "notes.txt",
+                "z/y/x.jsonl", "a.b/c.json", "empty/.keep"):
+        p = d / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"{}")
+    (d / "link.json").symlink_to(d / "a-b.json")
+    (d / "linkdir").symlink_to(d / "a")
+    inputs = [str(d), str(d / "a" / "b.json"), str(tmp_path / "missing"), str(d / "empty")]
+    expected = [str(p) for p in iter_files(inputs) if isinstance(p, Path)]
+    m = make_plan(inputs, {})
+    assert [f[0] for f in m.fingerprint] == list(dict.fromkeys(expected))
+    assert [e["reason"] for e in m.scan_errors] == [
+        "no such file or directory", "directory holds no .json, .ndjson or .gz FHIR files"]

@@ -12,7 +12,7 @@ import pytest
 
 from msc_screen.batch import plan
 
-from .conftest import AS_OF, batch, outputs
+from .conftest import AS_OF, PATIENTS, batch, outputs
 
 CLI = [sys.executable, "-c", "from msc_screen.cli import main; main()"]
 
@@ -26,9 +26,9 @@ def _cli(args: list[str], kill: str | None = None) -> subprocess.CompletedProces
 
 
 @pytest.fixture(scope="module")
-def inputs(population, tmp_path_factory) -> list[Path]:
-    """Bundles and an NDJSON export together (both unit kinds, a partition phase)."""
-    return [population["bundles"], population["ndjson"]]
+def inputs(population, other_ndjson) -> list[Path]:
+    """Bundles and an NDJSON export of other patients (both unit kinds, a partition phase)."""
+    return [population["bundles"], other_ndjson]
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,9 @@ def clean(inputs, tmp_path_factory) -> dict[str, bytes]:
     ("partition:200", 1),   # while spilling the NDJSON export
     ("unit:1", 1),          # after the first unit is committed
     ("unit:3", 2),          # with worker processes running
-    ("assemble:100", 1),    # while writing the final outputs
+    ("assemble:2", 1),      # after two units were appended to the outputs
+    ("assemble:4", 2),      # appending while worker processes still screen
+    ("finish:1", 1),        # outputs and report complete, not yet renamed
 ])
 def test_kill_then_resume_equals_clean_run(inputs, clean, tmp_path, kill, workers):
     out = tmp_path / "out"
@@ -55,6 +57,7 @@ def test_kill_then_resume_equals_clean_run(inputs, clean, tmp_path, kill, worker
     resumed = _cli([*args, "--resume"])
     assert resumed.returncode == 0, resumed.stderr
     assert outputs(out) == clean
+    assert clean["assessments.ndjson"].count(b"\n") == 2 * PATIENTS
 
 
 @pytest.mark.slow
@@ -73,7 +76,13 @@ def test_repeated_kills_lose_and_duplicate_nothing(inputs, clean, tmp_path):
     assert outputs(out) == clean
 
 
-def test_units_do_not_depend_on_workers(population):
+def test_units_are_fixed_by_the_inputs(population):
     m1 = plan.make_plan([str(population["bundles"]), str(population["ndjson"])], {})
-    assert [u.id for u in m1.units()] == [u.id for u in m1.units()]
-    assert len(m1.bundle_units) == -(-90 // plan.BUNDLES_PER_UNIT)
+    m2 = plan.make_plan([str(population["bundles"]), str(population["ndjson"])], {})
+    assert [u.paths for u in m1.units()] == [u.paths for u in m2.units()]
+    per = plan.bundles_per_unit(PATIENTS)
+    assert len(m1.bundle_units) == -(-PATIENTS // per) >= 4  # enough units to kill between
+    for n in (90, 2_000, 20_000, 1_000_000):  # bounded unit size, enough units to balance
+        per = plan.bundles_per_unit(n)
+        assert plan.MIN_BUNDLES_PER_UNIT <= per <= plan.MAX_BUNDLES_PER_UNIT
+        assert -(-n // per) >= min(plan.TARGET_UNITS // 2, n // plan.MIN_BUNDLES_PER_UNIT)

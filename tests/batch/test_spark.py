@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import batch
+from .conftest import AS_OF, PATIENTS, batch
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark, pytest.mark.xdist_group("spark")]
 
@@ -24,4 +27,21 @@ def test_spark_equals_local_on_synthetic_and_synthea(java, population, synthea_d
     local = batch(inputs, tmp_path / "local", workers=2)
     spark = batch(inputs, tmp_path / "spark", workers=2, engine="spark")
     assert spark == local
-    assert local["assessments.ndjson"].count(b"\n") == 2 * 90 + len(synthea)
+    assert local["assessments.ndjson"].count(b"\n") == 2 * PATIENTS + len(synthea)
+    # the same patients as Bundles and as NDJSON: each flagged once, by both engines
+    assert local["errors.ndjson"].count(b"more than one input") == PATIENTS
+
+
+def test_cli_spark_run_keeps_jvm_logging_off_stderr(java, population, tmp_path):
+    """A fresh JVM (its own process): no log4j WARN/INFO lines, banner or progress bar."""
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-c", "from msc_screen.cli import main; main()",
+                        "batch", str(population["bundles"]), "--as-of", AS_OF.isoformat(),
+                        "--out", str(out), "--engine", "spark", "--workers", "2"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert (out / "assessments.ndjson").read_bytes().count(b"\n") == PATIENTS
+    noisy = [line for line in r.stderr.splitlines()
+             if re.search(r"\b(WARN|INFO)\b|log4j|default log level|setLogLevel|\[Stage \d", line)]
+    assert noisy == [], r.stderr
+    assert f"{PATIENTS} patients screened" in r.stderr

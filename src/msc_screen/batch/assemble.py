@@ -1,18 +1,20 @@
-"""Assemble the final outputs from completed unit files, streaming (memory is one unit).
+"""Assemble the final outputs from completed unit files, in plan order, as units complete.
 
-Units are read in plan order and each unit's patients are already in id order, so output order
-is fixed by the inputs, never by which worker finished first. Outputs are written to temporary
-names and renamed at the end: a kill during assembly leaves no half-written output.
+Units are appended in plan order and each unit's patients are already in id order, so output
+order is fixed by the inputs, never by which worker finished first. The parent does almost no
+per-patient work: a unit file carries its CSV rows as bytes, its parquet rows as an Arrow
+stream and its report counters, and its assessment lines are copied file-to-file in the kernel.
+So assembly runs while workers still screen instead of as a serial tail. Outputs are written
+to temporary names and renamed at the end: a kill leaves no half-written output, and
+``--resume`` assembles again from the unit files.
 """
 
 from __future__ import annotations
 
-import csv
 import os
-import time
+import zlib
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,130 +22,211 @@ import orjson
 
 from ..knowledge.compiled import CompiledRuleset
 from .plan import Manifest, Unit, WorkDir
-from .work import AGE_BANDS, UNKNOWN, quality_key
+from .stats import AGE_BANDS, UNKNOWN, Stats
+from .work import csv_block, new_stats, summary_columns
+
+__all__ = ["BANDS", "OUTPUTS", "Assembler", "DuplicateCheck", "Stats", "copy_range"]
 
 OUTPUTS = ("assessments.ndjson", "summary.parquet", "summary.csv", "errors.ndjson",
            "report.html")
 BANDS = [b[2] for b in AGE_BANDS] + [UNKNOWN]
+ROW_GROUP = 65_536  # parquet rows per row group: fixed by row count, not by unit boundaries
+IDS_PER_BUCKET = 250_000  # patient ids held in memory at once by the duplicate check
+MAX_BUCKETS = 256
+DUPLICATE = ("patient appears in more than one input (Bundle files in different work units, "
+             "or Bundles and an NDJSON export); screened once per unit, so it has {n} "
+             "assessments")
+
+_copy_file_range = hasattr(os, "copy_file_range")
 
 
-@dataclass
-class Stats:
-    """Population counts the report draws (bounded: counters, never per-patient lists)."""
-
-    rules: list[tuple[str, str]]  # (id, title) in rule order
-    funnel_rules: frozenset[str] = frozenset()  # rules that exclude (not recommendations)
-    total: int = 0
-    input_bytes: int = 0
-    decisions: Counter[str] = field(default_factory=Counter)
-    present: Counter[str] = field(default_factory=Counter)
-    unknown: Counter[str] = field(default_factory=Counter)
-    first_exclusion: Counter[str] = field(default_factory=Counter)
-    band_total: Counter[str] = field(default_factory=Counter)
-    sex_total: Counter[str] = field(default_factory=Counter)
-    band_present: Counter[tuple[str, str]] = field(default_factory=Counter)
-    sex_present: Counter[tuple[str, str]] = field(default_factory=Counter)
-    quality: Counter[str] = field(default_factory=Counter)
-    error_kinds: Counter[str] = field(default_factory=Counter)
-    errors_shown: list[dict[str, Any]] = field(default_factory=list)
-    errors_total: int = 0
-    duplicates: int = 0
-    report_seconds: float = 0.0  # time spent drawing the report (fixed, not per patient)
-
-    def add_row(self, row: dict[str, Any]) -> None:
-        self.total += 1
-        self.decisions[row["decision"]] += 1
-        band, sex = row["age_band"], row["sex"]
-        self.band_total[band] += 1
-        self.sex_total[sex] += 1
-        first = None
-        for rid, _ in self.rules:
-            st = row.get(rid)
-            if st == "present":
-                self.present[rid] += 1
-                self.band_present[(rid, band)] += 1
-                self.sex_present[(rid, sex)] += 1
-                if first is None and rid in self.funnel_rules:
-                    first = rid
-            elif st == "unknown":
-                self.unknown[rid] += 1
-        if first is not None:
-            self.first_exclusion[first] += 1
-
-    def add_error(self, err: dict[str, Any]) -> None:
-        self.errors_total += 1
-        self.error_kinds[quality_key(str(err.get("reason", "")))] += 1
-        if len(self.errors_shown) < 200:
-            self.errors_shown.append(err)
+def copy_range(src: int, dst: int, offset: int, count: int) -> None:
+    """Append ``count`` bytes of ``src`` from ``offset`` to ``dst`` without passing them
+    through Python objects where the kernel can (``copy_file_range``); else pread/write."""
+    global _copy_file_range
+    while count > 0:
+        n = 0
+        if _copy_file_range:
+            try:
+                n = os.copy_file_range(src, dst, count, offset)
+            except OSError:  # another file system, an old kernel: copy through memory
+                _copy_file_range = False
+        if not _copy_file_range:
+            data = memoryview(os.pread(src, min(count, 1 << 24), offset))
+            n = len(data)
+            while data:
+                data = data[os.write(dst, data):]
+        if n <= 0:
+            raise RuntimeError("a work unit file is shorter than its header says; run again "
+                               "without --resume")
+        offset += n
+        count -= n
 
 
-def read_unit(path: Path) -> tuple[dict[str, Any], bytes]:
-    """The unit's header and its assessment lines (as one block, copied out unchanged)."""
-    data = path.read_bytes()
-    head, _, rest = data.partition(b"\n")
-    return orjson.loads(head), rest
+class DuplicateCheck:
+    """Patients screened in more than one work unit (a patient in two Bundle units, or in
+    Bundles and an NDJSON export). Each unit's ids go to one of B spill files by a hash of the
+    id; at the end each spill is counted alone, so memory is one spill (about
+    ``IDS_PER_BUCKET`` ids), not every id of the run. Within a unit ids are unique (records
+    are grouped by patient), so an id counted twice is in two units."""
+
+    def __init__(self, root: Path, expected_patients: int) -> None:
+        self.buckets = max(1, min(MAX_BUCKETS, -(-expected_patients // IDS_PER_BUCKET)))
+        root.mkdir(parents=True, exist_ok=True)
+        self.paths = [root / f"{i:03d}.ids" for i in range(self.buckets)]
+        self.files = [p.open("wb") for p in self.paths]
+
+    def add(self, ids: list[str]) -> None:
+        if self.buckets == 1:
+            self.files[0].write(orjson.dumps(ids) + b"\n")
+            return
+        parts: dict[int, list[str]] = {}
+        for pid in ids:
+            parts.setdefault(zlib.crc32(pid.encode()) % self.buckets, []).append(pid)
+        for b, part in parts.items():
+            self.files[b].write(orjson.dumps(part) + b"\n")
+
+    def close(self) -> None:
+        for f in self.files:
+            f.close()
+
+    def duplicates(self) -> Iterator[tuple[str, int]]:
+        """(patient id, times screened) for each id seen in more than one unit: bucket by
+        bucket, ids sorted within a bucket (deterministic for the same inputs)."""
+        self.close()
+        for path in self.paths:
+            counts: Counter[str] = Counter()
+            with path.open("rb") as f:
+                for line in f:
+                    counts.update(orjson.loads(line))
+            yield from sorted((pid, n) for pid, n in counts.items() if n > 1)
+            del counts
 
 
-def assemble(manifest: Manifest, work: WorkDir, ruleset: CompiledRuleset,
-             units: list[Unit], on_patient: Callable[[], None] | None = None) -> Stats:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+class Assembler:
+    """Appends completed units to the outputs in plan order; ``add`` may be called in any
+    order (as workers finish), ``finish`` writes the report and renames the outputs."""
 
-    out = work.out
-    rule_ids = [r.id for r in ruleset.rules]
-    columns = ["patient_id", "decision", *rule_ids, "age_band", "sex"]
-    schema = pa.schema([(c, pa.string()) for c in columns])
-    stats = Stats([(r.id, r.title) for r in ruleset.rules],
-                  frozenset(r.id for r in ruleset.rules if r.severity != "recommendation"))
-    tmp = {name: out / f".{name}.tmp" for name in OUTPUTS}
-    seen: set[str] = set()
-    with tmp["assessments.ndjson"].open("wb") as fa, \
-            tmp["errors.ndjson"].open("wb") as fe, \
-            tmp["summary.csv"].open("w", newline="", encoding="utf-8") as fc, \
-            pq.ParquetWriter(str(tmp["summary.parquet"]), schema) as pw:
-        writer = csv.writer(fc)
-        writer.writerow(columns)
+    def __init__(self, manifest: Manifest, work: WorkDir, ruleset: CompiledRuleset,
+                 units: list[Unit], tick: Callable[[str], None] | None = None) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self.work = work
+        self.ruleset = ruleset
+        self.tick = tick or (lambda stage: None)
+        self.columns = summary_columns(ruleset)
+        self.schema = pa.schema([(c, pa.string()) for c in self.columns])
+        self.stats = new_stats(ruleset)
+        self.order = [u.id for u in units]
+        self.done = 0  # units appended so far (a prefix of ``order``)
+        self.ready: set[str] = set()
+        self.pending: list[Any] = []  # Arrow tables not yet written as a row group
+        self.pending_rows = 0
+        out = work.out
+        self.tmp = {name: out / f".{name}.tmp" for name in OUTPUTS}
+        self.fa = os.open(self.tmp["assessments.ndjson"],
+                          os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self.fe = self.tmp["errors.ndjson"].open("wb")
+        self.fc = self.tmp["summary.csv"].open("wb")
+        self.pw = pq.ParquetWriter(str(self.tmp["summary.parquet"]), self.schema)
+        expected = sum(len(u) for u in manifest.bundle_units) + sum(manifest.partition_patients)
+        self.dups = DuplicateCheck(work.root / "ids", expected)
+        self.fc.write(csv_block([tuple(self.columns)]))
         for err in [*manifest.scan_errors, *manifest.partition_errors]:
-            fe.write(orjson.dumps(err) + b"\n")
-            stats.add_error(err)
-        for unit in units:
-            head, block = read_unit(work.unit_file(unit.id))
-            stats.input_bytes += int(head.get("bytes", 0))
-            for err in head["errors"]:
-                fe.write(orjson.dumps(err) + b"\n")
-                stats.add_error(err)
-            stats.quality.update(head.get("quality", {}))
-            rows = head["rows"]
-            if block.count(b"\n") != len(rows):
-                raise RuntimeError(f"work unit {unit.id} is inconsistent; run again without "
-                                   "--resume")
-            fa.write(block)
-            batch: dict[str, list[Any]] = {c: [] for c in columns}
-            for row in rows:
-                writer.writerow([row.get(c) for c in columns])
-                for c in columns:
-                    batch[c].append(row.get(c))
-                stats.add_row(row)
-                pid = row["patient_id"]
-                if unit.kind == "bundles" and pid in seen:
-                    stats.duplicates += 1
-                    dup = {"source": f"Patient/{pid}", "line": None, "resource": None,
-                           "field": None, "reason": "patient appears in more than one work "
-                           "unit (split across bundle files); screened once per unit"}
-                    fe.write(orjson.dumps(dup) + b"\n")
-                    stats.add_error(dup)
-                if unit.kind == "bundles":
-                    seen.add(pid)  # only bundles can split a patient across units
-                if on_patient is not None:
-                    on_patient()
-            if rows:
-                pw.write_table(pa.table(batch, schema=schema))
-    from ..render.report import render_report
+            self._error(err)
 
-    started = time.perf_counter()
-    tmp["report.html"].write_text(render_report(stats, ruleset, manifest.args),
-                                  encoding="utf-8")
-    stats.report_seconds = time.perf_counter() - started
-    for name in OUTPUTS:
-        os.replace(tmp[name], out / name)
-    return stats
+    def _error(self, err: dict[str, Any]) -> None:
+        self.fe.write(orjson.dumps(err) + b"\n")
+        self.stats.add_error(err)
+
+    def add(self, unit_id: str) -> None:
+        """Unit ``unit_id`` is complete on disk; append every unit now ready in plan order."""
+        self.ready.add(unit_id)
+        while self.done < len(self.order) and self.order[self.done] in self.ready:
+            uid = self.order[self.done]
+            self.ready.discard(uid)
+            self._append(uid)
+            self.done += 1
+            self.tick("assemble")
+
+    def _append(self, unit_id: str) -> None:
+        import pyarrow as pa
+
+        with self.work.unit_file(unit_id).open("rb") as f:
+            first = f.readline()
+            head = orjson.loads(first)
+            n_csv, n_arrow, n_assess = head["csv"], head["arrow"], head["assessments"]
+            blocks = f.read(n_csv + n_arrow)
+            offset = len(first) + len(blocks)
+            if (len(blocks) != n_csv + n_arrow
+                    or os.fstat(f.fileno()).st_size != offset + n_assess):
+                raise RuntimeError(f"work unit {unit_id} is inconsistent; run again without "
+                                   "--resume")
+            copy_range(f.fileno(), self.fa, offset, n_assess)
+        stats = self.stats
+        stats.input_bytes += int(head["bytes"])
+        for err in head["errors"]:
+            self._error(err)
+        stats.merge(head["stats"])
+        if not head["patients"]:
+            return
+        view = memoryview(blocks)
+        self.fc.write(view[:n_csv])
+        table = pa.ipc.open_stream(pa.py_buffer(view[n_csv:])).read_all()
+        self.dups.add(table.column(0).to_pylist())
+        self.pending.append(table)
+        self.pending_rows += table.num_rows
+        if self.pending_rows >= ROW_GROUP:
+            self._flush(final=False)
+
+    def _flush(self, final: bool) -> None:
+        import pyarrow as pa
+
+        if not self.pending:
+            return
+        table = pa.concat_tables(self.pending).combine_chunks()
+        full = table.num_rows if final else table.num_rows // ROW_GROUP * ROW_GROUP
+        if full:
+            self.pw.write_table(table.slice(0, full), row_group_size=ROW_GROUP)
+        rest = table.slice(full)
+        self.pending = [rest] if rest.num_rows else []
+        self.pending_rows = rest.num_rows
+
+    def finish(self, args: dict[str, Any]) -> Stats:
+        import time
+
+        from ..render.report import render_report
+
+        if self.done != len(self.order):
+            raise RuntimeError(f"{len(self.order) - self.done} work unit(s) missing; run again "
+                               "with --resume")
+        self._flush(final=True)
+        stats = self.stats
+        for pid, n in self.dups.duplicates():
+            stats.duplicates += n - 1
+            self._error({"source": f"Patient/{pid}", "line": None, "resource": None,
+                         "field": None, "reason": DUPLICATE.format(n=n)})
+        self.close()
+        started = time.perf_counter()
+        self.tmp["report.html"].write_text(render_report(stats, self.ruleset, args),
+                                           encoding="utf-8")
+        stats.report_seconds = time.perf_counter() - started
+        self.tick("finish")
+        for name in OUTPUTS:
+            final = self.work.out / name
+            # Remove an older output first: ext4 flushes a file renamed over another to disk
+            # before the rename returns (auto_da_alloc), seconds for a large assessments file.
+            final.unlink(missing_ok=True)
+            os.replace(self.tmp[name], final)
+        return stats
+
+    def close(self) -> None:
+        """Close the outputs (idempotent); called on success and on failure."""
+        if self.fa >= 0:
+            os.close(self.fa)
+            self.fa = -1
+        self.fe.close()
+        self.fc.close()
+        self.pw.close()
+        self.dups.close()

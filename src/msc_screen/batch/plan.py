@@ -10,19 +10,30 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from ..errors import InputError
-from ..fhir.reader import iter_files
+from ..fhir.reader import SUFFIXES
 
-MANIFEST_VERSION = 1
-BUNDLES_PER_UNIT = 40
+MANIFEST_VERSION = 2
+# Bundle files per work unit: enough units to balance many workers (TARGET_UNITS), each big
+# enough that its fixed cost (task dispatch, unit file, assembly) is small per patient, and
+# small enough that a kill loses little work.
+TARGET_UNITS = 64
+MIN_BUNDLES_PER_UNIT = 16
+MAX_BUNDLES_PER_UNIT = 64
 PARTITION_BYTES = 16 * 1024**2  # raw NDJSON bytes per partition (memory per work unit)
 MAX_PARTITIONS = 512  # open spill files at once (stay under the usual fd limit)
+IOV_MAX = 1024  # buffers per writev (the Linux limit)
+
+
+def bundles_per_unit(files: int) -> int:
+    return max(MIN_BUNDLES_PER_UNIT, min(MAX_BUNDLES_PER_UNIT, -(-files // TARGET_UNITS)))
 
 
 def is_ndjson(path: str) -> bool:
@@ -80,8 +91,7 @@ class WorkDir:
         self.units.mkdir(parents=True)
 
     def write_manifest(self, m: Manifest) -> None:
-        atomic_write(self.manifest, orjson.dumps(asdict(m), option=orjson.OPT_INDENT_2),
-                     durable=True)
+        atomic_write(self.manifest, orjson.dumps(m), durable=True)
 
     def read_manifest(self) -> Manifest | None:
         try:
@@ -93,17 +103,67 @@ class WorkDir:
         return Manifest(**data)
 
 
-def atomic_write(path: Path, data: bytes, durable: bool = False) -> None:
+def atomic_write(path: Path, data: bytes | list[bytes], durable: bool = False) -> None:
     """Write then rename, so readers see the old file or the whole new one. A killed process
     cannot leave a partial file; ``durable`` adds an fsync for power loss too (slow on shared
-    disks, so only the manifest asks for it)."""
+    disks, so only the manifest asks for it). ``data`` may be a list of chunks (written with
+    ``writev``, not joined first)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as f:
-        f.write(data)
+    chunks = [data] if isinstance(data, bytes) else data
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        for i in range(0, len(chunks), IOV_MAX):
+            group = chunks[i:i + IOV_MAX]
+            n = os.writev(fd, group)
+            if n < sum(map(len, group)):  # a short write: finish this group plainly
+                rest = memoryview(b"".join(group))[n:]
+                while rest:
+                    rest = rest[os.write(fd, rest):]
         if durable:
-            f.flush()
-            os.fsync(f.fileno())
+            os.fsync(fd)
+    finally:
+        os.close(fd)
     os.replace(tmp, path)
+
+
+def _scan(raw: str) -> Iterator[tuple[str, os.stat_result] | InputError]:
+    """What ``fhir.reader.iter_files`` yields for one input path (same order, same errors), with
+    one ``stat`` per file: directories are walked with ``os.scandir`` (not into symlinked
+    directories, as ``Path.rglob``), files sorted by path components."""
+    p = Path(raw)
+    if p.is_dir():
+        found: list[tuple[tuple[str, ...], str]] = []
+        stack: list[tuple[tuple[str, ...], str]] = [((), str(p))]
+        while stack:
+            parts, d = stack.pop()
+            try:
+                entries = list(os.scandir(d))
+            except OSError:
+                continue
+            for e in entries:
+                try:
+                    if e.is_dir(follow_symlinks=False):
+                        stack.append(((*parts, e.name), e.path))
+                    elif e.name.lower().endswith(SUFFIXES) and e.is_file():
+                        found.append(((*parts, e.name), e.path))
+                except OSError:
+                    continue
+        if not found:
+            yield InputError(str(p), "directory holds no .json, .ndjson or .gz FHIR files")
+        for _, path in sorted(found):
+            try:
+                yield path, os.stat(path)
+            except OSError as exc:
+                yield InputError(path, f"cannot read ({exc.strerror})")
+    elif p.is_file():
+        try:
+            yield str(p), p.stat()
+        except OSError as exc:
+            yield InputError(str(p), f"cannot read ({exc.strerror})")
+    elif p.exists():
+        yield InputError(str(p), "not a regular file")
+    else:
+        yield InputError(str(p), "no such file or directory")
 
 
 def make_plan(inputs: list[str], args: dict[str, Any]) -> Manifest:
@@ -112,22 +172,19 @@ def make_plan(inputs: list[str], args: dict[str, Any]) -> Manifest:
     fingerprint: list[list[Any]] = []
     errors: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for item in iter_files(inputs):
-        if isinstance(item, InputError):
-            errors.append(item.to_dict())
-            continue
-        path = str(item)
-        if path in seen:
-            continue
-        seen.add(path)
-        try:
-            st = item.stat()
-        except OSError as exc:
-            errors.append(InputError(path, f"cannot read ({exc.strerror})").to_dict())
-            continue
-        fingerprint.append([path, st.st_size, st.st_mtime_ns])
-        (ndjson if is_ndjson(path) else bundles).append(path)
+    for raw in inputs:
+        for item in _scan(raw):
+            if isinstance(item, InputError):
+                errors.append(item.to_dict())
+                continue
+            path, st = item
+            if path in seen:
+                continue
+            seen.add(path)
+            fingerprint.append([path, st.st_size, st.st_mtime_ns])
+            (ndjson if is_ndjson(path) else bundles).append(path)
     nd_bytes = sum(f[1] for f in fingerprint if is_ndjson(f[0]))
     partitions = min(MAX_PARTITIONS, max(1, -(-nd_bytes // PARTITION_BYTES))) if ndjson else 0
-    units = [bundles[i:i + BUNDLES_PER_UNIT] for i in range(0, len(bundles), BUNDLES_PER_UNIT)]
+    per = bundles_per_unit(len(bundles))
+    units = [bundles[i:i + per] for i in range(0, len(bundles), per)]
     return Manifest(MANIFEST_VERSION, args, fingerprint, units, ndjson, partitions, errors)

@@ -17,17 +17,18 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..knowledge import get_ruleset
-from .assemble import Stats, assemble
+from .assemble import Assembler, Stats
 from .partition import partition
 from .plan import Manifest, Unit, WorkDir, atomic_write, make_plan
-from .work import Job, engine_for, run_unit
+from .work import Job, engine_for, run_unit, unit_patients
 
-KILL_ENV = "MSC_SCREEN_BATCH_KILL"  # test hook: "partition:N", "unit:N" or "assemble:N"
+KILL_ENV = "MSC_SCREEN_BATCH_KILL"  # test hook: "partition:N", "unit:N", "assemble:N" (units
+# appended) or "finish:1" (outputs complete, not yet renamed)
 
 
 class ResumeError(Exception):
@@ -126,34 +127,39 @@ def run_batch(opts: BatchOptions, on_phase: Callable[[str, int, int], Any] | Non
               damaged_sources=tuple(manifest.damaged_sources))
     if on_phase:
         on_phase("screen", len(units), len(units) - len(pending))
+    asm = Assembler(manifest, work, ruleset, units, tick=killer.tick)
+    try:
+        todo = {u.id for u in pending}
+        for u in units:  # resumed: units already screened are appended first
+            if u.id not in todo:
+                asm.add(u.id)
 
-    def done(unit_id: str, data: bytes | None, patients: int) -> None:
-        if data is not None:
-            atomic_write(work.unit_file(unit_id), data)
-        if on_progress:
-            on_progress(patients)
-        killer.tick("unit")
+        def done(unit_id: str, data: bytes | list[bytes] | None, patients: int) -> None:
+            if data is not None:
+                atomic_write(work.unit_file(unit_id), data)
+            if on_progress:
+                on_progress(patients)
+            killer.tick("unit")
+            asm.add(unit_id)  # overlaps assembly with the workers still screening
 
-    if pending:
-        if opts.engine == "spark":
-            from .spark import execute_spark
+        if pending:
+            if opts.engine == "spark":
+                from .spark import execute_spark
 
-            execute_spark(pending, job, opts.spark_master, opts.workers, done)
-        else:
-            _execute_local(pending, job, opts.workers, done)
-    lap("screen")
-    if on_phase:
-        on_phase("assemble", len(units), len(units))
-    stats = assemble(manifest, work, ruleset, units, on_patient=lambda: killer.tick("assemble"))
+                execute_spark(pending, job, opts.spark_master, opts.workers, done)
+            else:
+                _execute_local(pending, job, opts.workers, done)
+        lap("screen")
+        if on_phase:
+            on_phase("assemble", len(units), len(units))
+        stats = asm.finish(manifest.args)
+    finally:
+        asm.close()
     shutil.rmtree(work.root, ignore_errors=True)
     lap("assemble")
     timings["report"] = stats.report_seconds
     timings["assemble"] -= stats.report_seconds
     return BatchResult(stats, len(units), len(units) - len(pending), timings)
-
-
-def count_patients(data: bytes) -> int:
-    return max(0, data.count(b"\n") - 1)
 
 
 def _init_worker(policy: str | None) -> None:
@@ -172,7 +178,7 @@ def _pool_task(arg: tuple[dict[str, Any], Job]) -> tuple[str, int]:
     unit, job = arg
     data = run_unit(unit, job)
     atomic_write(Path(job.work) / "units" / f"{unit['id']}.unit", data)
-    return unit["id"], count_patients(data)
+    return unit["id"], unit_patients(data)
 
 
 @contextmanager
@@ -188,15 +194,19 @@ def _pool(workers: int, policy: str | None) -> Iterator[Any]:
         pool.join()
 
 
+def _unit_dict(u: Unit) -> dict[str, Any]:
+    return {"id": u.id, "kind": u.kind, "paths": u.paths, "partition": u.partition}
+
+
 def _execute_local(pending: list[Unit], job: Job, workers: int,
-                   done: Callable[[str, bytes | None, int], None]) -> None:
+                   done: Callable[[str, bytes | list[bytes] | None, int], None]) -> None:
     engine_for(job.policy)  # load once; forked workers inherit it
     if workers <= 1 or len(pending) == 1:
         for u in pending:
-            data = run_unit(asdict(u), job)
-            done(u.id, data, count_patients(data))
+            data = run_unit(_unit_dict(u), job)
+            done(u.id, data, unit_patients(data))
         return
     with _pool(workers, job.policy) as pool:
-        tasks = [(asdict(u), job) for u in pending]
+        tasks = [(_unit_dict(u), job) for u in pending]
         for unit_id, patients in pool.imap_unordered(_pool_task, tasks, chunksize=1):
             done(unit_id, None, patients)

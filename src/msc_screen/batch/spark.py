@@ -10,17 +10,88 @@ from the last completed wave. With a cluster master (``spark://...``, ``yarn``) 
 from __future__ import annotations
 
 import os
+import re
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
-from typing import Any
+from typing import IO, Any
 
 from .plan import Unit
-from .work import Job, run_unit
+from .work import Job, run_unit, unit_patients
 
 
 def _task(unit: dict[str, Any], job: Job) -> tuple[str, bytes]:
-    return unit["id"], run_unit(unit, job)
+    return unit["id"], b"".join(run_unit(unit, job))
+
+
+# The JVM logs only errors, to stderr: Spark's default profile logs WARN lines (native-hadoop,
+# loopback address, ...) and a banner on start-up, before ``setLogLevel`` could run. The REPL
+# logger set to the root's level stops the "Setting default log level" notice for PySpark.
+LOG4J2 = """\
+rootLogger.level = error
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n
+logger.repl.name = org.apache.spark.repl.Main
+logger.repl.level = error
+"""
+
+
+def _log4j2_file() -> str:
+    path = os.path.join(tempfile.gettempdir(), f"msc-screen-log4j2-{os.getuid()}.properties")
+    try:
+        with open(path, encoding="utf-8") as f:
+            if f.read() == LOG4J2:
+                return path
+    except OSError:
+        pass
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(LOG4J2)
+    os.replace(tmp, path)
+    return path
+
+
+# Start-up notices the JVM prints straight to stderr, whatever the log configuration (PySpark
+# counts as a Spark shell: "Setting default log level"; Spark's JVM options: incubator modules).
+NOTICE = re.compile(r"^(Setting default log level|To adjust logging level|"
+                    r"WARNING: Using incubator modules)")
+_jvm_err: tuple[IO[bytes], int] | None = None  # the JVM's stderr file, and how much is relayed
+
+
+@contextmanager
+def _jvm_stderr() -> Iterator[None]:
+    """Start the JVM with its stderr on a temporary file (the child keeps the fd it was
+    started with); ``relay_jvm_stderr`` passes on everything but the start-up notices."""
+    global _jvm_err
+    if _jvm_err is None:
+        # open for the JVM's lifetime (it outlives this call), closed at interpreter exit
+        _jvm_err = (tempfile.TemporaryFile(prefix="msc-screen-jvm-"), 0)  # noqa: SIM115
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(_jvm_err[0].fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def relay_jvm_stderr() -> None:
+    global _jvm_err
+    if _jvm_err is None:
+        return
+    f, offset = _jvm_err
+    data = os.pread(f.fileno(), 1 << 24, offset)
+    _jvm_err = (f, offset + len(data))
+    for line in data.decode("utf-8", "replace").splitlines():
+        if not NOTICE.match(line):
+            print(line, file=sys.stderr)
 
 
 def spark_session(master: str | None, workers: int) -> Any:
@@ -28,21 +99,22 @@ def spark_session(master: str | None, workers: int) -> Any:
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
+    quiet = f"-Dlog4j2.configurationFile=file:{_log4j2_file()}"
     builder = (SparkSession.builder.master(master or f"local[{max(1, workers)}]")
                .appName("msc-screen batch")
+               .config("spark.driver.extraJavaOptions", quiet)
                .config("spark.ui.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false")
                .config("spark.python.worker.reuse", "true")
                .config("spark.driver.maxResultSize", "2g"))
-    spark = builder.getOrCreate()
+    with _jvm_stderr():
+        spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 
 
 def execute_spark(pending: list[Unit], job: Job, master: str | None, workers: int,
                   done: Callable[[str, bytes | None, int], None]) -> None:
-    from .runner import count_patients
-
     spark = spark_session(master, workers)
     try:
         sc = spark.sparkContext
@@ -52,6 +124,7 @@ def execute_spark(pending: list[Unit], job: Job, master: str | None, workers: in
             chunk = items[start:start + wave]
             rdd = sc.parallelize(chunk, numSlices=len(chunk))
             for unit_id, data in rdd.map(lambda u, j=job: _task(u, j)).collect():
-                done(unit_id, data, count_patients(data))
+                done(unit_id, data, unit_patients(data))
     finally:
         spark.stop()
+        relay_jvm_stderr()

@@ -1,15 +1,17 @@
 """One work unit: read its patients, screen each with the engine, return the unit's bytes.
 
-A unit file is one header line (summary rows, errors, data-quality counts) followed by one
+A unit file is one header line (counts for the report, errors, block lengths), the unit's rows
+of ``summary.csv`` (exact bytes) and of ``summary.parquet`` (an Arrow IPC stream), then one
 ``Assessment.to_json()`` line per patient, in patient-id order. The same function runs in a
 local worker process and inside a Spark executor, so both engines give identical bytes.
 """
 
 from __future__ import annotations
 
-import contextlib
+import csv
 import datetime as dt
-import re
+import io
+import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,20 +22,16 @@ import orjson
 from ..api import default_notes_extractor
 from ..engine import NotesExtractor, evaluate
 from ..errors import InputError
-from ..fhir.reader import ReadResult, read_bytes, read_file
+from ..fhir.reader import MAX_BYTES, ReadResult, read_bytes
 from ..fhir.record import RecordBuilder
 from ..knowledge import get_ruleset
 from ..knowledge.compiled import CompiledRuleset
-from ..model import Assessment, PatientRecord
+from ..model import PatientRecord
 from .partition import MEDICATIONS
+from .stats import AGE_BANDS, UNKNOWN, Stats
 
-AGE_BANDS = ((0, 17, "0-17"), (18, 34, "18-34"), (35, 49, "35-49"), (50, 64, "50-64"),
-             (65, 79, "65-79"), (80, 200, "80+"))
-UNKNOWN = "unknown"
-_REF = re.compile(r"\b([A-Z][A-Za-z]+)/[^\s;,:'\"]+")
-_QUOTED = re.compile(r"'[^']*'")
-_DATE = re.compile(r"\b\d{4}-\d{2}(?:-\d{2})?(?:T[0-9:.+\-Z]*)?")
-_NUMBER = re.compile(r"\b\d+(?:\.\d+)?\b")
+COLUMNS_FIXED = ("patient_id", "decision")
+COLUMNS_TAIL = ("age_band", "sex")
 
 
 @dataclass(frozen=True)
@@ -57,6 +55,15 @@ def engine_for(policy: str | None) -> tuple[CompiledRuleset, NotesExtractor | No
     return hit
 
 
+def summary_columns(ruleset: CompiledRuleset) -> list[str]:
+    return [*COLUMNS_FIXED, *(r.id for r in ruleset.rules), *COLUMNS_TAIL]
+
+
+def new_stats(ruleset: CompiledRuleset) -> Stats:
+    return Stats([(r.id, r.title) for r in ruleset.rules],
+                 frozenset(r.id for r in ruleset.rules if r.severity != "recommendation"))
+
+
 def age_band(rec: PatientRecord, as_of: dt.date) -> str:
     if rec.birth_date is None:
         return UNKNOWN
@@ -68,54 +75,98 @@ def age_band(rec: PatientRecord, as_of: dt.date) -> str:
     return UNKNOWN
 
 
-def quality_key(warning: str) -> str:
-    """A warning with identifiers, dates and numbers removed, so the report can count kinds
-    of issue."""
-    text = _QUOTED.sub("'…'", _REF.sub(r"\1/…", warning))
-    return _NUMBER.sub("N", _DATE.sub("<date>", text))
+def csv_block(rows: list[tuple[str | None, ...]]) -> bytes:
+    """The rows exactly as ``csv.writer`` writes them to ``summary.csv``."""
+    buf = io.StringIO()
+    csv.writer(buf).writerows(rows)
+    return buf.getvalue().encode("utf-8")
 
 
-def summary_row(a: Assessment, rec: PatientRecord, as_of: dt.date) -> dict[str, Any]:
-    row: dict[str, Any] = {"patient_id": a.patient_id, "decision": a.decision}
-    for f in a.findings:
-        row[f.rule] = f.status
-    row["age_band"] = age_band(rec, as_of)
-    row["sex"] = rec.gender or UNKNOWN
-    return row
+def arrow_block(rows: list[tuple[str | None, ...]], columns: list[str]) -> bytes:
+    """The rows as an Arrow IPC stream (all columns strings; None stays null)."""
+    import pyarrow as pa
+
+    if not rows:
+        return b""
+    schema = pa.schema([(c, pa.string()) for c in columns])
+    arrays = [pa.array(col, pa.string()) for col in zip(*rows, strict=True)]
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, schema) as w:
+        w.write_batch(pa.record_batch(arrays, schema=schema))
+    return bytes(sink.getvalue())
 
 
 def screen_records(records: list[PatientRecord], errors: list[InputError], job: Job,
-                   input_bytes: int, extra: list[str] | None = None) -> bytes:
+                   input_bytes: int, extra: list[str] | None = None) -> list[bytes]:
+    """Screen a unit's records and lay out its file (see ``unit_bytes``): every per-patient
+    step — summary row, CSV text, Arrow batch, report counters — is done here, in the worker."""
     ruleset, notes = engine_for(job.policy)
     as_of = dt.date.fromisoformat(job.as_of)
-    rows: list[dict[str, Any]] = []
+    rule_ids = [r.id for r in ruleset.rules]
+    rows: list[tuple[str | None, ...]] = []
     lines: list[bytes] = []
-    quality: Counter[str] = Counter()
+    stats = new_stats(ruleset)
     for rec in sorted(records, key=lambda r: r.id):
         if extra:
             rec.warnings.extend(extra)
         a = evaluate(rec, ruleset, as_of, notes)
         lines.append(a.to_json())
-        rows.append(summary_row(a, rec, as_of))
-        quality.update(quality_key(w) for w in a.warnings)
-    header = {"patients": len(rows), "bytes": input_bytes, "rows": rows,
-              "errors": [e.to_dict() for e in errors], "quality": dict(sorted(quality.items()))}
-    return b"\n".join([orjson.dumps(header), *lines]) + b"\n"
+        lines.append(b"\n")
+        status = {f.rule: f.status for f in a.findings}
+        rows.append((a.patient_id, a.decision, *map(status.get, rule_ids),
+                     age_band(rec, as_of), rec.gender or UNKNOWN))
+        if a.warnings:
+            stats.add_quality(a.warnings)
+    stats.add_rows(Counter(row[1:] for row in rows))
+    return unit_bytes(rows, lines, stats, errors, input_bytes, summary_columns(ruleset))
 
 
-def run_bundles(paths: list[str], job: Job) -> bytes:
+def unit_bytes(rows: list[tuple[str | None, ...]], lines: list[bytes], stats: Stats,
+               errors: list[InputError], input_bytes: int, columns: list[str]) -> list[bytes]:
+    """A unit file as chunks (written with one ``writev``, never joined into one copy): a JSON
+    header line, then the CSV block, the Arrow block and the assessment lines (``lines``
+    alternates each JSON document and its newline), whose lengths the header gives so the
+    parent copies each out whole."""
+    csv_b = csv_block(rows)
+    arrow_b = arrow_block(rows, columns)
+    header = {"patients": len(rows), "bytes": input_bytes, "csv": len(csv_b),
+              "arrow": len(arrow_b), "assessments": sum(map(len, lines)),
+              "errors": [e.to_dict() for e in errors], "stats": stats.partial()}
+    return [orjson.dumps(header, option=orjson.OPT_APPEND_NEWLINE), csv_b, arrow_b, *lines]
+
+
+def unit_patients(data: bytes | list[bytes]) -> int:
+    head = data[0] if isinstance(data, list) else data[:data.index(b"\n")]
+    return int(orjson.loads(head)["patients"])
+
+
+def _read_bundle(path: str) -> tuple[ReadResult, int]:
+    """``fhir.reader.read_file`` for a Bundle file, with one open and no ``Path`` objects; also
+    the size read."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_BYTES:
+                return ReadResult(path, error=InputError(
+                    path, f"file is {size} bytes; split exports above 2 GiB")), size
+            data = f.read()
+    except OSError as exc:
+        return ReadResult(path, error=InputError(path, f"cannot read ({exc.strerror})")), 0
+    return read_bytes(data, path, ndjson=False), len(data)
+
+
+def run_bundles(paths: list[str], job: Job) -> list[bytes]:
     builder = RecordBuilder.for_ruleset(engine_for(job.policy)[0])
     size = 0
     for p in paths:
-        path = Path(p)
-        with contextlib.suppress(OSError):
-            size += path.stat().st_size
-        builder.add(read_file(path))
+        result, n = _read_bundle(p)
+        size += n
+        builder.add(result)
     records = builder.finish()
     return screen_records(records, builder.errors, job, size)
 
 
-def run_partition(index: int, job: Job) -> bytes:
+def run_partition(index: int, job: Job) -> list[bytes]:
     """Screen the patients of one spill: per patient, one ReadResult per source file, so a bad
     resource rejects only that file's part of that patient's record (and says so)."""
     work = Path(job.work)
@@ -167,7 +218,7 @@ def _slice(source: str, lines: list[tuple[int, bytes]]) -> ReadResult:
     return result
 
 
-def run_unit(unit: dict[str, Any], job: Job) -> bytes:
+def run_unit(unit: dict[str, Any], job: Job) -> list[bytes]:
     if unit["kind"] == "bundles":
         return run_bundles(unit["paths"], job)
     return run_partition(int(unit["partition"]), job)

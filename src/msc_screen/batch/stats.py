@@ -1,0 +1,120 @@
+"""Population counters for the report, computed per work unit and merged by the parent.
+
+Each unit counts its own patients (in the worker), so the parent merges a few hundred counter
+entries per unit instead of touching every patient: assembly stays a small serial step however
+many workers screen.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+AGE_BANDS = ((0, 17, "0-17"), (18, 34, "18-34"), (35, 49, "35-49"), (50, 64, "50-64"),
+             (65, 79, "65-79"), (80, 200, "80+"))
+UNKNOWN = "unknown"
+_REF = re.compile(r"\b([A-Z][A-Za-z]+)/[^\s;,:'\"]+")
+_QUOTED = re.compile(r"'[^']*'")
+_DATE = re.compile(r"\b\d{4}-\d{2}(?:-\d{2})?(?:T[0-9:.+\-Z]*)?")
+_NUMBER = re.compile(r"\b\d+(?:\.\d+)?\b")
+_KEYS: dict[str, str] = {}  # memo: the same warnings recur across a unit's patients
+
+
+def quality_key(warning: str) -> str:
+    """A warning with identifiers, dates and numbers removed, so the report can count kinds
+    of issue."""
+    key = _KEYS.get(warning)
+    if key is None:
+        text = _QUOTED.sub("'…'", _REF.sub(r"\1/…", warning))
+        key = _NUMBER.sub("N", _DATE.sub("<date>", text))
+        if len(_KEYS) > 20_000:
+            _KEYS.clear()
+        _KEYS[warning] = key
+    return key
+
+ROW_KEYS = ("decisions", "present", "unknown", "first_exclusion", "band_total", "sex_total",
+            "quality")
+PAIR_KEYS = ("band_present", "sex_present")
+
+
+@dataclass
+class Stats:
+    """Population counts the report draws (bounded: counters, never per-patient lists)."""
+
+    rules: list[tuple[str, str]]  # (id, title) in rule order
+    funnel_rules: frozenset[str] = frozenset()  # rules that exclude (not recommendations)
+    total: int = 0
+    input_bytes: int = 0
+    decisions: Counter[str] = field(default_factory=Counter)
+    present: Counter[str] = field(default_factory=Counter)
+    unknown: Counter[str] = field(default_factory=Counter)
+    first_exclusion: Counter[str] = field(default_factory=Counter)
+    band_total: Counter[str] = field(default_factory=Counter)
+    sex_total: Counter[str] = field(default_factory=Counter)
+    band_present: Counter[tuple[str, str]] = field(default_factory=Counter)
+    sex_present: Counter[tuple[str, str]] = field(default_factory=Counter)
+    quality: Counter[str] = field(default_factory=Counter)
+    error_kinds: Counter[str] = field(default_factory=Counter)
+    errors_shown: list[dict[str, Any]] = field(default_factory=list)
+    errors_total: int = 0
+    duplicates: int = 0  # extra assessments of patients found in more than one work unit
+    report_seconds: float = 0.0  # time spent drawing the report (fixed, not per patient)
+
+    def add_row(self, row: dict[str, Any]) -> None:
+        """One summary row as a dict (patient_id, decision, rule statuses, age_band, sex)."""
+        statuses = tuple(row.get(rid) for rid, _ in self.rules)
+        self.add_rows(Counter([(row["decision"], *statuses, row["age_band"], row["sex"])]))
+
+    def add_rows(self, keys: Counter[tuple[Any, ...]]) -> None:
+        """Rows grouped by ``(decision, *statuses in rule order, age_band, sex)``: patients of a
+        unit share few distinct keys, so this is far cheaper than one update per patient."""
+        rules = [rid for rid, _ in self.rules]
+        funnel = self.funnel_rules
+        for key, n in keys.items():
+            decision, band, sex = key[0], key[-2], key[-1]
+            self.total += n
+            self.decisions[decision] += n
+            self.band_total[band] += n
+            self.sex_total[sex] += n
+            first = None
+            for rid, st in zip(rules, key[1:-2], strict=True):
+                if st == "present":
+                    self.present[rid] += n
+                    self.band_present[(rid, band)] += n
+                    self.sex_present[(rid, sex)] += n
+                    if first is None and rid in funnel:
+                        first = rid
+                elif st == "unknown":
+                    self.unknown[rid] += n
+            if first is not None:
+                self.first_exclusion[first] += n
+
+    def add_quality(self, warnings: Iterable[str]) -> None:
+        self.quality.update(map(quality_key, warnings))
+
+    def add_error(self, err: dict[str, Any]) -> None:
+        self.errors_total += 1
+        self.error_kinds[quality_key(str(err.get("reason", "")))] += 1
+        if len(self.errors_shown) < 200:
+            self.errors_shown.append(err)
+
+    def partial(self) -> dict[str, Any]:
+        """The per-patient counters as JSON (a work unit's share, merged by ``merge``)."""
+        out: dict[str, Any] = {"total": self.total}
+        for k in ROW_KEYS:
+            out[k] = dict(sorted(getattr(self, k).items()))
+        for k in PAIR_KEYS:
+            out[k] = [[a, b, n] for (a, b), n in sorted(getattr(self, k).items())]
+        return out
+
+    def merge(self, part: dict[str, Any]) -> None:
+        self.total += int(part["total"])
+        for k in ROW_KEYS:
+            getattr(self, k).update(part[k])
+        for k in PAIR_KEYS:
+            c = getattr(self, k)
+            for a, b, n in part[k]:
+                c[(a, b)] += n
