@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -62,6 +63,24 @@ def test_kill_then_resume_equals_clean_run(inputs, clean, tmp_path, kill, worker
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("batch-resume")
+@pytest.mark.parametrize("workers", [1, 2])
+def test_kill_after_outputs_are_renamed_then_resume(inputs, clean, tmp_path, workers):
+    """Killed after the outputs were renamed into place but before ``.work`` was removed: the
+    unit files whose assessment lines went straight into the (now renamed) temporary output
+    must be screened again, not trusted."""
+    out = tmp_path / "out"
+    args = ["batch", *map(str, inputs), "--as-of", AS_OF.isoformat(), "--out", str(out),
+            "--workers", str(workers)]
+    killed = _cli(args, kill="done:1")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert outputs(out) == clean and (out / ".work" / "manifest.json").exists()
+    resumed = _cli([*args, "--resume"])
+    assert resumed.returncode == 0, resumed.stderr
+    assert outputs(out) == clean and not (out / ".work").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("batch-resume")
 def test_repeated_kills_lose_and_duplicate_nothing(inputs, clean, tmp_path):
     """Kill after every unit, resuming each time, until the run completes."""
     out = tmp_path / "out"
@@ -86,3 +105,24 @@ def test_units_are_fixed_by_the_inputs(population):
         per = plan.bundles_per_unit(n)
         assert plan.MIN_BUNDLES_PER_UNIT <= per <= plan.MAX_BUNDLES_PER_UNIT
         assert -(-n // per) >= min(plan.TARGET_UNITS // 2, n // plan.MIN_BUNDLES_PER_UNIT)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("batch-resume")
+def test_resume_refuses_when_a_screened_bundle_changed(population, tmp_path):
+    """The plan does not stat Bundle files; the unit that read one records its size and mtime,
+    and --resume refuses if a screened file changed (an unscreened one may change freely)."""
+    src = tmp_path / "in"
+    shutil.copytree(population["bundles"], src)
+    files = sorted(src.glob("*.json"))
+    out = tmp_path / "out"
+    args = ["batch", str(src), "--as-of", AS_OF.isoformat(), "--out", str(out)]
+    assert _cli(args, kill="unit:1").returncode == -signal.SIGKILL
+    files[-1].write_bytes(files[-1].read_bytes() + b"\n")  # a unit not screened yet: fine
+    resumed = _cli([*args, "--resume"], kill="unit:1")
+    assert resumed.returncode == -signal.SIGKILL, resumed.stderr
+    first = files[0]
+    first.write_bytes(first.read_bytes() + b" ")  # screened in the first unit
+    refused = _cli([*args, "--resume"])
+    assert refused.returncode == 2 and "input files changed" in refused.stderr
+    assert "Traceback" not in refused.stderr

@@ -21,11 +21,12 @@ from typing import Any
 import orjson
 
 from ..knowledge.compiled import CompiledRuleset
-from .plan import Manifest, Unit, WorkDir
+from .plan import Manifest, Unit, WorkDir, atomic_write, write_chunks
 from .stats import AGE_BANDS, UNKNOWN, Stats
 from .work import csv_block, new_stats, summary_columns
 
-__all__ = ["BANDS", "OUTPUTS", "Assembler", "DuplicateCheck", "Stats", "copy_range"]
+__all__ = ["BANDS", "OUTPUTS", "Assembler", "DuplicateCheck", "Stats", "check_units",
+           "copy_range"]
 
 OUTPUTS = ("assessments.ndjson", "summary.parquet", "summary.csv", "errors.ndjson",
            "report.html")
@@ -103,6 +104,47 @@ class DuplicateCheck:
             del counts
 
 
+def temp_outputs(out: Path) -> dict[str, Path]:
+    return {name: out / f".{name}.tmp" for name in OUTPUTS}
+
+
+def check_units(work: WorkDir, units: list[Unit]) -> bool:
+    """Before ``--resume``: False if a Bundle file read by a completed unit has changed since
+    (size or mtime: the plan does not stat Bundle files, their workers record them). Also, a
+    unit whose assessment lines were written straight into the temporary output (``at`` set)
+    is kept only if every unit before it is complete and the lines are still where the plan
+    order puts them (the file may be gone: renamed at the end of a run killed before it
+    removed ``.work``); otherwise its unit file is removed, so it is screened again."""
+    from .work import file_stamp
+
+    size = temp_outputs(work.out)["assessments.ndjson"]
+    try:
+        have = size.stat().st_size
+    except OSError:
+        have = -1
+    pos: int | None = 0
+    for u in units:
+        path = work.unit_file(u.id)
+        try:
+            with path.open("rb") as f:
+                head = orjson.loads(f.readline())
+        except (OSError, orjson.JSONDecodeError):
+            path.unlink(missing_ok=True)
+            pos = None  # later direct units cannot be placed
+            continue
+        for stamp in head.get("files") or ():
+            if file_stamp(stamp[0]) != stamp:
+                return False
+        at = head.get("at")
+        if at is not None and (pos is None or at != pos or have < at + head["assessments"]):
+            path.unlink()
+            pos = None
+            continue
+        if pos is not None:
+            pos += head["assessments"]
+    return True
+
+
 class Assembler:
     """Appends completed units to the outputs in plan order; ``add`` may be called in any
     order (as workers finish), ``finish`` writes the report and renames the outputs."""
@@ -124,9 +166,11 @@ class Assembler:
         self.pending: list[Any] = []  # Arrow tables not yet written as a row group
         self.pending_rows = 0
         out = work.out
-        self.tmp = {name: out / f".{name}.tmp" for name in OUTPUTS}
-        self.fa = os.open(self.tmp["assessments.ndjson"],
-                          os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self.tmp = temp_outputs(out)
+        # Not truncated: on --resume it may hold lines written directly (``add_direct``) by
+        # the killed run, which ``check_units`` has checked; cut to size in ``finish``.
+        self.fa = os.open(self.tmp["assessments.ndjson"], os.O_RDWR | os.O_CREAT, 0o644)
+        self.pos = 0  # end of the assessment lines appended so far
         self.fe = self.tmp["errors.ndjson"].open("wb")
         self.fc = self.tmp["summary.csv"].open("wb")
         self.pw = pq.ParquetWriter(str(self.tmp["summary.parquet"]), self.schema)
@@ -143,6 +187,9 @@ class Assembler:
     def add(self, unit_id: str) -> None:
         """Unit ``unit_id`` is complete on disk; append every unit now ready in plan order."""
         self.ready.add(unit_id)
+        self._drain()
+
+    def _drain(self) -> None:
         while self.done < len(self.order) and self.order[self.done] in self.ready:
             uid = self.order[self.done]
             self.ready.discard(uid)
@@ -150,20 +197,56 @@ class Assembler:
             self.done += 1
             self.tick("assemble")
 
-    def _append(self, unit_id: str) -> None:
-        import pyarrow as pa
+    def next_is(self, unit_id: str) -> bool:
+        return self.done < len(self.order) and self.order[self.done] == unit_id
 
+    def add_direct(self, unit_id: str, chunks: list[bytes]) -> None:
+        """The next unit in plan order, still in memory (screened in this process): its
+        assessment lines go straight to the output, and its unit file keeps only the header
+        (with their offset), CSV and Arrow blocks — the lines are written once, not twice.
+        Lines first, unit file second: a kill in between leaves no unit file, so the unit is
+        screened again and its lines rewritten at the same offset."""
+        head = orjson.loads(chunks[0])
+        os.lseek(self.fa, self.pos, os.SEEK_SET)
+        written = write_chunks(self.fa, chunks[3:])
+        if written != head["assessments"]:
+            raise RuntimeError(f"work unit {unit_id}: assessment block size mismatch")
+        head["at"] = self.pos
+        first = orjson.dumps(head, option=orjson.OPT_APPEND_NEWLINE)
+        atomic_write(self.work.unit_file(unit_id), [first, chunks[1], chunks[2]])
+        self.tick("unit")
+        self._absorb(head, chunks[1] + chunks[2])
+        self.pos += written
+        self.done += 1
+        self.tick("assemble")
+        self._drain()  # units screened before a --resume may follow
+
+    def _append(self, unit_id: str) -> None:
         with self.work.unit_file(unit_id).open("rb") as f:
             first = f.readline()
             head = orjson.loads(first)
             n_csv, n_arrow, n_assess = head["csv"], head["arrow"], head["assessments"]
             blocks = f.read(n_csv + n_arrow)
             offset = len(first) + len(blocks)
-            if (len(blocks) != n_csv + n_arrow
-                    or os.fstat(f.fileno()).st_size != offset + n_assess):
+            inline = head["at"] is None
+            if (len(blocks) != n_csv + n_arrow or os.fstat(f.fileno()).st_size
+                    != offset + (n_assess if inline else 0)):
                 raise RuntimeError(f"work unit {unit_id} is inconsistent; run again without "
                                    "--resume")
-            copy_range(f.fileno(), self.fa, offset, n_assess)
+            if inline:
+                os.lseek(self.fa, self.pos, os.SEEK_SET)
+                copy_range(f.fileno(), self.fa, offset, n_assess)
+            elif head["at"] != self.pos:  # check_units let it through: a bug
+                raise RuntimeError(f"work unit {unit_id} is out of place; run again without "
+                                   "--resume")
+        self._absorb(head, blocks)
+        self.pos += n_assess
+
+    def _absorb(self, head: dict[str, Any], blocks: bytes) -> None:
+        """A unit's counters, errors, CSV rows and parquet rows into the outputs."""
+        import pyarrow as pa
+
+        n_csv = head["csv"]
         stats = self.stats
         stats.input_bytes += int(head["bytes"])
         for err in head["errors"]:
@@ -202,6 +285,7 @@ class Assembler:
             raise RuntimeError(f"{len(self.order) - self.done} work unit(s) missing; run again "
                                "with --resume")
         self._flush(final=True)
+        os.ftruncate(self.fa, self.pos)
         stats = self.stats
         for pid, n in self.dups.duplicates():
             stats.duplicates += n - 1

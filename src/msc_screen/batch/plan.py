@@ -20,7 +20,7 @@ import orjson
 from ..errors import InputError
 from ..fhir.reader import SUFFIXES
 
-MANIFEST_VERSION = 2
+MANIFEST_VERSION = 3
 # Bundle files per work unit: enough units to balance many workers (TARGET_UNITS), each big
 # enough that its fixed cost (task dispatch, unit file, assembly) is small per patient, and
 # small enough that a kill loses little work.
@@ -103,22 +103,31 @@ class WorkDir:
         return Manifest(**data)
 
 
+def write_chunks(fd: int, chunks: list[bytes]) -> int:
+    """Write every chunk at the fd's position with ``writev`` (no joined copy); the bytes
+    written."""
+    total = 0
+    for i in range(0, len(chunks), IOV_MAX):
+        group = chunks[i:i + IOV_MAX]
+        size = sum(map(len, group))
+        n = os.writev(fd, group)
+        if n < size:  # a short write: finish this group plainly
+            rest = memoryview(b"".join(group))[n:]
+            while rest:
+                rest = rest[os.write(fd, rest):]
+        total += size
+    return total
+
+
 def atomic_write(path: Path, data: bytes | list[bytes], durable: bool = False) -> None:
     """Write then rename, so readers see the old file or the whole new one. A killed process
     cannot leave a partial file; ``durable`` adds an fsync for power loss too (slow on shared
     disks, so only the manifest asks for it). ``data`` may be a list of chunks (written with
     ``writev``, not joined first)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    chunks = [data] if isinstance(data, bytes) else data
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        for i in range(0, len(chunks), IOV_MAX):
-            group = chunks[i:i + IOV_MAX]
-            n = os.writev(fd, group)
-            if n < sum(map(len, group)):  # a short write: finish this group plainly
-                rest = memoryview(b"".join(group))[n:]
-                while rest:
-                    rest = rest[os.write(fd, rest):]
+        write_chunks(fd, [data] if isinstance(data, bytes) else data)
         if durable:
             os.fsync(fd)
     finally:
@@ -126,16 +135,17 @@ def atomic_write(path: Path, data: bytes | list[bytes], durable: bool = False) -
     os.replace(tmp, path)
 
 
-def _scan(raw: str) -> Iterator[tuple[str, os.stat_result] | InputError]:
-    """What ``fhir.reader.iter_files`` yields for one input path (same order, same errors), with
-    one ``stat`` per file: directories are walked with ``os.scandir`` (not into symlinked
-    directories, as ``Path.rglob``), files sorted by path components."""
+def _scan(raw: str) -> Iterator[str | InputError]:
+    """What ``fhir.reader.iter_files`` yields for one input path (same order, same errors),
+    without a ``stat`` per file: directories are walked with ``os.scandir`` (file types come
+    from the directory listing; not into symlinked directories, as ``Path.rglob``), files
+    sorted by path components (a NUL separator sorts below every character of a name)."""
     p = Path(raw)
     if p.is_dir():
-        found: list[tuple[tuple[str, ...], str]] = []
-        stack: list[tuple[tuple[str, ...], str]] = [((), str(p))]
+        found: list[tuple[str, str]] = []
+        stack = [str(p)]
         while stack:
-            parts, d = stack.pop()
+            d = stack.pop()
             try:
                 entries = list(os.scandir(d))
             except OSError:
@@ -143,23 +153,18 @@ def _scan(raw: str) -> Iterator[tuple[str, os.stat_result] | InputError]:
             for e in entries:
                 try:
                     if e.is_dir(follow_symlinks=False):
-                        stack.append(((*parts, e.name), e.path))
+                        stack.append(e.path)
                     elif e.name.lower().endswith(SUFFIXES) and e.is_file():
-                        found.append(((*parts, e.name), e.path))
+                        found.append((e.path.replace(os.sep, "\0"), e.path))
                 except OSError:
                     continue
         if not found:
             yield InputError(str(p), "directory holds no .json, .ndjson or .gz FHIR files")
-        for _, path in sorted(found):
-            try:
-                yield path, os.stat(path)
-            except OSError as exc:
-                yield InputError(path, f"cannot read ({exc.strerror})")
+        found.sort()
+        for _, path in found:
+            yield path
     elif p.is_file():
-        try:
-            yield str(p), p.stat()
-        except OSError as exc:
-            yield InputError(str(p), f"cannot read ({exc.strerror})")
+        yield str(p)
     elif p.exists():
         yield InputError(str(p), "not a regular file")
     else:
@@ -167,23 +172,36 @@ def _scan(raw: str) -> Iterator[tuple[str, os.stat_result] | InputError]:
 
 
 def make_plan(inputs: list[str], args: dict[str, Any]) -> Manifest:
+    """The files and units of a run. Only NDJSON files are stat-ed here (their sizes set the
+    partitions); a Bundle file's size and mtime are recorded by the worker that reads it, in
+    its unit file, and checked on ``--resume`` (``runner.check_units``): one stat per file
+    fewer on the serial path."""
     bundles: list[str] = []
     ndjson: list[str] = []
     fingerprint: list[list[Any]] = []
     errors: list[dict[str, Any]] = []
     seen: set[str] = set()
+    nd_bytes = 0
     for raw in inputs:
-        for item in _scan(raw):
-            if isinstance(item, InputError):
-                errors.append(item.to_dict())
+        for path in _scan(raw):
+            if isinstance(path, InputError):
+                errors.append(path.to_dict())
                 continue
-            path, st = item
             if path in seen:
                 continue
             seen.add(path)
-            fingerprint.append([path, st.st_size, st.st_mtime_ns])
-            (ndjson if is_ndjson(path) else bundles).append(path)
-    nd_bytes = sum(f[1] for f in fingerprint if is_ndjson(f[0]))
+            if is_ndjson(path):
+                try:
+                    st = os.stat(path)
+                except OSError as exc:
+                    errors.append(InputError(path, f"cannot read ({exc.strerror})").to_dict())
+                    continue
+                nd_bytes += st.st_size
+                fingerprint.append([path, st.st_size, st.st_mtime_ns])
+                ndjson.append(path)
+            else:
+                fingerprint.append([path])
+                bundles.append(path)
     partitions = min(MAX_PARTITIONS, max(1, -(-nd_bytes // PARTITION_BYTES))) if ndjson else 0
     per = bundles_per_unit(len(bundles))
     units = [bundles[i:i + per] for i in range(0, len(bundles), per)]

@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from ..knowledge import get_ruleset
-from .assemble import Assembler, Stats
+from .assemble import Assembler, Stats, check_units
 from .partition import partition
 from .plan import Manifest, Unit, WorkDir, atomic_write, make_plan
 from .work import Job, engine_for, run_unit, unit_patients
 
 KILL_ENV = "MSC_SCREEN_BATCH_KILL"  # test hook: "partition:N", "unit:N", "assemble:N" (units
-# appended) or "finish:1" (outputs complete, not yet renamed)
+# appended), "finish:1" (outputs complete, not yet renamed) or "done:1" (renamed, .work kept)
 
 
 class ResumeError(Exception):
@@ -121,6 +121,9 @@ def run_batch(opts: BatchOptions, on_phase: Callable[[str, int, int], Any] | Non
         partition(manifest, work, on_line=lambda: killer.tick("partition"))
     lap("plan")
     units = manifest.units()
+    if opts.resume and not check_units(work, units):
+        raise ResumeError(f"cannot resume in {opts.out}: input files changed since the "
+                          "unfinished run; run again without --resume")
     pending = [u for u in units if not work.unit_file(u.id).exists()]
     job = Job(as_of=opts.as_of.isoformat(), policy=opts.policy, work=str(work.root),
               ndjson_files=tuple(manifest.ndjson_files),
@@ -135,10 +138,13 @@ def run_batch(opts: BatchOptions, on_phase: Callable[[str, int, int], Any] | Non
                 asm.add(u.id)
 
         def done(unit_id: str, data: bytes | list[bytes] | None, patients: int) -> None:
-            if data is not None:
-                atomic_write(work.unit_file(unit_id), data)
             if on_progress:
                 on_progress(patients)
+            if isinstance(data, list) and asm.next_is(unit_id):  # screened here, in order
+                asm.add_direct(unit_id, data)
+                return
+            if data is not None:
+                atomic_write(work.unit_file(unit_id), data)
             killer.tick("unit")
             asm.add(unit_id)  # overlaps assembly with the workers still screening
 
@@ -155,6 +161,7 @@ def run_batch(opts: BatchOptions, on_phase: Callable[[str, int, int], Any] | Non
         stats = asm.finish(manifest.args)
     finally:
         asm.close()
+    killer.tick("done")
     shutil.rmtree(work.root, ignore_errors=True)
     lap("assemble")
     timings["report"] = stats.report_seconds

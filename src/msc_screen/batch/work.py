@@ -97,7 +97,8 @@ def arrow_block(rows: list[tuple[str | None, ...]], columns: list[str]) -> bytes
 
 
 def screen_records(records: list[PatientRecord], errors: list[InputError], job: Job,
-                   input_bytes: int, extra: list[str] | None = None) -> list[bytes]:
+                   input_bytes: int, extra: list[str] | None = None,
+                   files: list[list[Any]] | None = None) -> list[bytes]:
     """Screen a unit's records and lay out its file (see ``unit_bytes``): every per-patient
     step — summary row, CSV text, Arrow batch, report counters — is done here, in the worker."""
     ruleset, notes = engine_for(job.policy)
@@ -118,20 +119,25 @@ def screen_records(records: list[PatientRecord], errors: list[InputError], job: 
         if a.warnings:
             stats.add_quality(a.warnings)
     stats.add_rows(Counter(row[1:] for row in rows))
-    return unit_bytes(rows, lines, stats, errors, input_bytes, summary_columns(ruleset))
+    return unit_bytes(rows, lines, stats, errors, input_bytes, summary_columns(ruleset), files)
 
 
 def unit_bytes(rows: list[tuple[str | None, ...]], lines: list[bytes], stats: Stats,
-               errors: list[InputError], input_bytes: int, columns: list[str]) -> list[bytes]:
+               errors: list[InputError], input_bytes: int, columns: list[str],
+               files: list[list[Any]] | None = None) -> list[bytes]:
     """A unit file as chunks (written with one ``writev``, never joined into one copy): a JSON
     header line, then the CSV block, the Arrow block and the assessment lines (``lines``
     alternates each JSON document and its newline), whose lengths the header gives so the
-    parent copies each out whole."""
+    parent copies each out whole. ``at`` stays null here; the parent sets it to the offset in
+    the assessments output when it writes a unit's lines there directly and leaves them out of
+    the unit file (see ``Assembler.add_direct``). ``files`` is [path, size, mtime_ns] of each
+    Bundle file read, checked on ``--resume``."""
     csv_b = csv_block(rows)
     arrow_b = arrow_block(rows, columns)
     header = {"patients": len(rows), "bytes": input_bytes, "csv": len(csv_b),
-              "arrow": len(arrow_b), "assessments": sum(map(len, lines)),
-              "errors": [e.to_dict() for e in errors], "stats": stats.partial()}
+              "arrow": len(arrow_b), "assessments": sum(map(len, lines)), "at": None,
+              "errors": [e.to_dict() for e in errors], "stats": stats.partial(),
+              "files": files}
     return [orjson.dumps(header, option=orjson.OPT_APPEND_NEWLINE), csv_b, arrow_b, *lines]
 
 
@@ -140,30 +146,43 @@ def unit_patients(data: bytes | list[bytes]) -> int:
     return int(orjson.loads(head)["patients"])
 
 
-def _read_bundle(path: str) -> tuple[ReadResult, int]:
+def file_stamp(path: str) -> list[Any]:
+    """[path, size, mtime_ns] of a Bundle file (None, None when it cannot be stat-ed)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return [path, None, None]
+    return [path, st.st_size, st.st_mtime_ns]
+
+
+def _read_bundle(path: str) -> tuple[ReadResult, list[Any]]:
     """``fhir.reader.read_file`` for a Bundle file, with one open and no ``Path`` objects; also
-    the size read."""
+    the file's stamp (as ``file_stamp``, from the open file)."""
     try:
         with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size > MAX_BYTES:
+            st = os.fstat(f.fileno())
+            stamp = [path, st.st_size, st.st_mtime_ns]
+            if st.st_size > MAX_BYTES:
                 return ReadResult(path, error=InputError(
-                    path, f"file is {size} bytes; split exports above 2 GiB")), size
+                    path, f"file is {st.st_size} bytes; split exports above 2 GiB")), stamp
             data = f.read()
     except OSError as exc:
-        return ReadResult(path, error=InputError(path, f"cannot read ({exc.strerror})")), 0
-    return read_bytes(data, path, ndjson=False), len(data)
+        return (ReadResult(path, error=InputError(path, f"cannot read ({exc.strerror})")),
+                file_stamp(path))
+    return read_bytes(data, path, ndjson=False), stamp
 
 
 def run_bundles(paths: list[str], job: Job) -> list[bytes]:
     builder = RecordBuilder.for_ruleset(engine_for(job.policy)[0])
     size = 0
+    files: list[list[Any]] = []
     for p in paths:
-        result, n = _read_bundle(p)
-        size += n
+        result, stamp = _read_bundle(p)
+        files.append(stamp)
+        size += stamp[1] or 0
         builder.add(result)
     records = builder.finish()
-    return screen_records(records, builder.errors, job, size)
+    return screen_records(records, builder.errors, job, size, files=files)
 
 
 def run_partition(index: int, job: Job) -> list[bytes]:
