@@ -254,9 +254,9 @@ class Assembler:
         stats.merge(head["stats"])
         if not head["patients"]:
             return
-        view = memoryview(blocks)
-        self.fc.write(view[:n_csv])
-        table = pa.ipc.open_stream(pa.py_buffer(view[n_csv:])).read_all()
+        self.fc.write(memoryview(blocks)[:n_csv])
+        # the Arrow block alone (the table refers to it until written; the CSV part is freed)
+        table = pa.ipc.open_stream(pa.py_buffer(blocks[n_csv:])).read_all()
         self.dups.add(table.column(0).to_pylist())
         self.pending.append(table)
         self.pending_rows += table.num_rows
@@ -268,7 +268,7 @@ class Assembler:
 
         if not self.pending:
             return
-        table = pa.concat_tables(self.pending).combine_chunks()
+        table = pa.concat_tables(self.pending)  # chunks as the units gave them: no copy
         full = table.num_rows if final else table.num_rows // ROW_GROUP * ROW_GROUP
         if full:
             self.pw.write_table(table.slice(0, full), row_group_size=ROW_GROUP)

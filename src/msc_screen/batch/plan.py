@@ -200,8 +200,7 @@ def make_plan(inputs: list[str], args: dict[str, Any]) -> Manifest:
                 fingerprint.append([path, st.st_size, st.st_mtime_ns])
                 ndjson.append(path)
             else:
-                fingerprint.append([path])
-                bundles.append(path)
+                bundles.append(path)  # compared on --resume through ``bundle_units``
     partitions = min(MAX_PARTITIONS, max(1, -(-nd_bytes // PARTITION_BYTES))) if ndjson else 0
     per = bundles_per_unit(len(bundles))
     units = [bundles[i:i + per] for i in range(0, len(bundles), per)]

@@ -104,7 +104,8 @@ def run_batch(opts: BatchOptions, on_phase: Callable[[str, int, int], Any] | Non
     if opts.resume:
         old = work.read_manifest()
         if old is not None:
-            if old.args != args or old.fingerprint != fresh.fingerprint:
+            if (old.args != args or old.fingerprint != fresh.fingerprint
+                    or old.bundle_units != fresh.bundle_units):
                 raise ResumeError(f"cannot resume in {opts.out}: the unfinished run was for "
                                   "other inputs, as-of date, policy or knowledge base; run "
                                   "again without --resume")
