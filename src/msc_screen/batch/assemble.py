@@ -145,6 +145,66 @@ def check_units(work: WorkDir, units: list[Unit]) -> bool:
     return True
 
 
+class SharedAppender:
+    """Local worker processes append assessment lines to the temporary output themselves, in
+    plan order, under one lock: the worker that finishes the next unit writes its lines there
+    directly (its unit file then keeps only header, CSV and Arrow, as ``Assembler.add_direct``)
+    and copies on any later units already finished out of order (their unit files are whole).
+    So the parent copies nothing while workers screen, and most lines are written once. The
+    parent's ``Assembler`` takes a unit's counters and rows only once it is appended."""
+
+    def __init__(self, ctx: Any, work: WorkDir, order: list[str], index: int,
+                 offset: int) -> None:
+        self.lock = ctx.Lock()
+        self.index = ctx.RawValue("q", index)  # units appended (a prefix of ``order``)
+        self.offset = ctx.RawValue("q", offset)  # end of the lines appended
+        self.order = order
+        self.work = work
+        self.path = temp_outputs(work.out)["assessments.ndjson"]
+        self.fd = -1
+
+    def appended(self) -> int:
+        with self.lock:
+            return int(self.index.value)
+
+    def publish(self, unit_id: str, chunks: list[bytes]) -> None:
+        """In a worker: commit a screened unit (its file, and its lines if it is next)."""
+        with self.lock:
+            if self.index.value < len(self.order) and self.order[self.index.value] == unit_id:
+                if self.fd < 0:
+                    self.fd = os.open(self.path, os.O_WRONLY)
+                at = self.offset.value
+                os.lseek(self.fd, at, os.SEEK_SET)
+                n = write_chunks(self.fd, chunks[3:])  # lines first, then the unit file
+                head = orjson.loads(chunks[0])
+                head["at"] = at
+                atomic_write(self.work.unit_file(unit_id),
+                             [orjson.dumps(head, option=orjson.OPT_APPEND_NEWLINE), chunks[1],
+                              chunks[2]])
+                self.offset.value = at + n
+                self.index.value += 1
+                self._catch_up()
+            else:
+                atomic_write(self.work.unit_file(unit_id), chunks)
+
+    def _catch_up(self) -> None:
+        """Copy on the units finished out of order that now come next (whole unit files)."""
+        while self.index.value < len(self.order):
+            try:
+                f = self.work.unit_file(self.order[self.index.value]).open("rb")
+            except FileNotFoundError:
+                return
+            with f:
+                first = f.readline()
+                head = orjson.loads(first)
+                n = head["assessments"]
+                os.lseek(self.fd, self.offset.value, os.SEEK_SET)
+                copy_range(f.fileno(), self.fd,
+                           len(first) + head["csv"] + head["arrow"], n)
+            self.offset.value += n
+            self.index.value += 1
+
+
 class Assembler:
     """Appends completed units to the outputs in plan order; ``add`` may be called in any
     order (as workers finish), ``finish`` writes the report and renames the outputs."""
@@ -171,6 +231,7 @@ class Assembler:
         # the killed run, which ``check_units`` has checked; cut to size in ``finish``.
         self.fa = os.open(self.tmp["assessments.ndjson"], os.O_RDWR | os.O_CREAT, 0o644)
         self.pos = 0  # end of the assessment lines appended so far
+        self.shared: SharedAppender | None = None  # set while local workers append lines
         self.fe = self.tmp["errors.ndjson"].open("wb")
         self.fc = self.tmp["summary.csv"].open("wb")
         self.pw = pq.ParquetWriter(str(self.tmp["summary.parquet"]), self.schema)
@@ -189,8 +250,14 @@ class Assembler:
         self.ready.add(unit_id)
         self._drain()
 
+    def share(self, ctx: Any) -> SharedAppender:
+        """From now on workers append the lines (``SharedAppender``); this takes the rest."""
+        self.shared = SharedAppender(ctx, self.work, self.order, self.done, self.pos)
+        return self.shared
+
     def _drain(self) -> None:
-        while self.done < len(self.order) and self.order[self.done] in self.ready:
+        limit = len(self.order) if self.shared is None else self.shared.appended()
+        while self.done < limit and self.order[self.done] in self.ready:
             uid = self.order[self.done]
             self.ready.discard(uid)
             self._append(uid)
@@ -234,8 +301,9 @@ class Assembler:
                 raise RuntimeError(f"work unit {unit_id} is inconsistent; run again without "
                                    "--resume")
             if inline:
-                os.lseek(self.fa, self.pos, os.SEEK_SET)
-                copy_range(f.fileno(), self.fa, offset, n_assess)
+                if self.shared is None:  # else a worker copied it (``SharedAppender``)
+                    os.lseek(self.fa, self.pos, os.SEEK_SET)
+                    copy_range(f.fileno(), self.fa, offset, n_assess)
             elif head["at"] != self.pos:  # check_units let it through: a bug
                 raise RuntimeError(f"work unit {unit_id} is out of place; run again without "
                                    "--resume")
@@ -281,6 +349,7 @@ class Assembler:
 
         from ..render.report import render_report
 
+        self._drain()  # the last units appended by workers
         if self.done != len(self.order):
             raise RuntimeError(f"{len(self.order) - self.done} work unit(s) missing; run again "
                                "with --resume")

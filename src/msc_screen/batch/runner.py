@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..knowledge import get_ruleset
-from .assemble import Assembler, Stats, check_units
+from .assemble import Assembler, SharedAppender, Stats, check_units
 from .partition import partition
 from .plan import Manifest, Unit, WorkDir, atomic_write, make_plan
 from .work import Job, engine_for, run_unit, unit_patients
@@ -155,7 +155,7 @@ def run_batch(opts: BatchOptions, on_phase: Callable[[str, int, int], Any] | Non
 
                 execute_spark(pending, job, opts.spark_master, opts.workers, done)
             else:
-                _execute_local(pending, job, opts.workers, done)
+                _execute_local(pending, job, opts.workers, asm, done)
         lap("screen")
         if on_phase:
             on_phase("assemble", len(units), len(units))
@@ -170,7 +170,12 @@ def run_batch(opts: BatchOptions, on_phase: Callable[[str, int, int], Any] | Non
     return BatchResult(stats, len(units), len(units) - len(pending), timings)
 
 
-def _init_worker(policy: str | None) -> None:
+_appender: SharedAppender | None = None  # in a worker: how it commits its units
+
+
+def _init_worker(policy: str | None, appender: SharedAppender) -> None:
+    global _appender
+    _appender = appender
     if sys.platform.startswith("linux"):
         try:  # die with the parent (a killed batch must not leave workers behind)
             import ctypes
@@ -185,15 +190,16 @@ def _init_worker(policy: str | None) -> None:
 def _pool_task(arg: tuple[dict[str, Any], Job]) -> tuple[str, int]:
     unit, job = arg
     data = run_unit(unit, job)
-    atomic_write(Path(job.work) / "units" / f"{unit['id']}.unit", data)
+    assert _appender is not None
+    _appender.publish(unit["id"], data)
     return unit["id"], unit_patients(data)
 
 
 @contextmanager
-def _pool(workers: int, policy: str | None) -> Iterator[Any]:
+def _pool(workers: int, policy: str | None, asm: Assembler) -> Iterator[Any]:
     method = "fork" if sys.platform.startswith("linux") else "spawn"
     ctx = mp.get_context(method)
-    pool = ctx.Pool(workers, initializer=_init_worker, initargs=(policy,))
+    pool = ctx.Pool(workers, initializer=_init_worker, initargs=(policy, asm.share(ctx)))
     try:
         yield pool
         pool.close()
@@ -206,7 +212,7 @@ def _unit_dict(u: Unit) -> dict[str, Any]:
     return {"id": u.id, "kind": u.kind, "paths": u.paths, "partition": u.partition}
 
 
-def _execute_local(pending: list[Unit], job: Job, workers: int,
+def _execute_local(pending: list[Unit], job: Job, workers: int, asm: Assembler,
                    done: Callable[[str, bytes | list[bytes] | None, int], None]) -> None:
     engine_for(job.policy)  # load once; forked workers inherit it
     if workers <= 1 or len(pending) == 1:
@@ -214,7 +220,7 @@ def _execute_local(pending: list[Unit], job: Job, workers: int,
             data = run_unit(_unit_dict(u), job)
             done(u.id, data, unit_patients(data))
         return
-    with _pool(workers, job.policy) as pool:
+    with _pool(workers, job.policy, asm) as pool:
         tasks = [(_unit_dict(u), job) for u in pending]
         for unit_id, patients in pool.imap_unordered(_pool_task, tasks, chunksize=1):
             done(unit_id, None, patients)
