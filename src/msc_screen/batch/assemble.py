@@ -31,7 +31,7 @@ __all__ = ["BANDS", "OUTPUTS", "Assembler", "DuplicateCheck", "Stats", "check_un
 OUTPUTS = ("assessments.ndjson", "summary.parquet", "summary.csv", "errors.ndjson",
            "report.html")
 BANDS = [b[2] for b in AGE_BANDS] + [UNKNOWN]
-ROW_GROUP = 65_536  # parquet rows per row group: fixed by row count, not by unit boundaries
+ROW_GROUP = 8_192  # parquet rows per row group: fixed by row count, not by unit boundaries
 IDS_PER_BUCKET = 250_000  # patient ids held in memory at once by the duplicate check
 MAX_BUCKETS = 256
 DUPLICATE = ("patient appears in more than one input (Bundle files in different work units, "
