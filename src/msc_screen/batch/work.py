@@ -22,7 +22,7 @@ import orjson
 from ..api import default_notes_extractor
 from ..engine import NotesExtractor, evaluate
 from ..errors import InputError
-from ..fhir.reader import MAX_BYTES, ReadResult, read_bytes
+from ..fhir.reader import ReadResult, read_bytes, slurp
 from ..fhir.record import RecordBuilder
 from ..knowledge import get_ruleset
 from ..knowledge.compiled import CompiledRuleset
@@ -159,17 +159,13 @@ def _read_bundle(path: str) -> tuple[ReadResult, list[Any]]:
     """``fhir.reader.read_file`` for a Bundle file, with one open and no ``Path`` objects; also
     the file's stamp (as ``file_stamp``, from the open file)."""
     try:
-        with open(path, "rb") as f:
-            st = os.fstat(f.fileno())
-            stamp = [path, st.st_size, st.st_mtime_ns]
-            if st.st_size > MAX_BYTES:
-                return ReadResult(path, error=InputError(
-                    path, f"file is {st.st_size} bytes; split exports above 2 GiB")), stamp
-            data = f.read()
+        data, st = slurp(path)
+    except InputError as exc:
+        return ReadResult(path, error=exc), file_stamp(path)
     except OSError as exc:
         return (ReadResult(path, error=InputError(path, f"cannot read ({exc.strerror})")),
                 file_stamp(path))
-    return read_bytes(data, path, ndjson=False), stamp
+    return read_bytes(data, path, ndjson=False), [path, st.st_size, st.st_mtime_ns]
 
 
 def run_bundles(paths: list[str], job: Job) -> list[bytes]:

@@ -1,0 +1,59 @@
+"""Reading whole files with one descriptor: regular files, pipes, the size limit."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from msc_screen.errors import InputError
+from msc_screen.fhir import reader
+from msc_screen.fhir.reader import read_file, slurp
+
+
+def test_regular_file_read_whole_with_its_stat(tmp_path: Path) -> None:
+    p = tmp_path / "b.json"
+    body = b'{"resourceType":"Patient","id":"p1"}' * 1000
+    p.write_bytes(body)
+    data, st = slurp(p)
+    assert data == body and st.st_size == len(body)
+
+
+def test_fifo_without_a_size_is_read_to_the_end(tmp_path: Path) -> None:
+    fifo = tmp_path / "in.json"
+    os.mkfifo(fifo)
+    body = b'{"resourceType":"Patient","id":"p1","gender":"female"}' + b" " * 200_000
+
+    def feed() -> None:
+        with open(fifo, "wb") as f:
+            for i in range(0, len(body), 4096):
+                f.write(body[i:i + 4096])
+
+    t = threading.Thread(target=feed)
+    t.start()
+    result = read_file(fifo)
+    t.join()
+    assert result.error is None
+    assert [type(r).__name__ for r, _, _ in result.resources] == ["Patient"]
+
+
+def test_size_limit_names_the_file_and_reads_nothing(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    p = tmp_path / "big.json"
+    p.write_bytes(b"{}" * 100)
+    monkeypatch.setattr(reader, "MAX_BYTES", 10)
+    with pytest.raises(InputError) as exc:
+        slurp(p)
+    assert str(p) in str(exc.value) and "200 bytes" in str(exc.value)
+    result = read_file(p)
+    assert result.error is not None and "split exports" in result.error.reason
+
+
+def test_empty_and_unreadable_files_are_errors_not_tracebacks(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.json"
+    empty.write_bytes(b"  \n")
+    assert read_file(empty).error.reason == "empty input"  # type: ignore[union-attr]
+    missing = read_file(tmp_path / "nope.json")
+    assert missing.error is not None and "cannot read" in missing.error.reason
