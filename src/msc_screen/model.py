@@ -1,5 +1,9 @@
 """The shared vocabulary as plain data: evidence, findings, assessments, and the patient record
-the engine reads. No behaviour beyond serialisation; the engine gives these meaning."""
+the engine reads. No behaviour beyond serialisation; the engine gives these meaning.
+
+Immutable values are frozen msgspec Structs rather than frozen dataclasses: a frozen dataclass
+pays ``object.__setattr__`` per field (≈1.9 µs for nine fields against ≈0.15 µs), and a batch
+makes dozens of these per patient."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 import orjson
+from msgspec import Struct
 
 # Decisions, worst first. The tool never says "eligible" or "cleared".
 DECISIONS: Final = (
@@ -28,8 +33,7 @@ Status = Literal["present", "absent", "unknown"]
 SourceKind = Literal["fhir", "questionnaire", "note"]
 
 
-@dataclass(frozen=True, slots=True)
-class Coding:
+class Coding(Struct, frozen=True):
     system: str | None  # short key (snomed, icd10cm, loinc, ...) or the raw URI when unknown
     code: str
     display: str | None = None
@@ -44,8 +48,7 @@ class Coding:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class DateRange:
+class DateRange(Struct, frozen=True):
     """A clinical date at its recorded precision: ``lo``..``hi`` are the first and last days it
     may denote (a year, a month, a day). Windows test the end that errs toward review."""
 
@@ -58,8 +61,7 @@ class DateRange:
         return DateRange(d, d, d.isoformat())
 
 
-@dataclass(frozen=True, slots=True)
-class Evidence:
+class Evidence(Struct, frozen=True):
     reference: str  # "Condition/123", "QuestionnaireResponse/9#pregnant", "DocumentReference/4"
     source: SourceKind
     code: Coding | None = None
@@ -97,8 +99,7 @@ _FINDING_DICTS: dict[int, tuple[Finding, dict[str, Any]]] = {}
 _FINDING_JSON: dict[int, tuple[Finding, bytes]] = {}
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
+class Finding(Struct, frozen=True):
     rule: str
     title: str
     origin: str
@@ -148,8 +149,7 @@ class Finding:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Assessment:
+class Assessment(Struct, frozen=True):
     patient_id: str
     as_of: dt.date
     decision: Decision
@@ -199,8 +199,7 @@ class Assessment:
 # ---------------------------------------------------------------- patient record (engine input)
 
 
-@dataclass(frozen=True, slots=True)
-class ConditionItem:
+class ConditionItem(Struct, frozen=True):
     reference: str
     codings: tuple[Coding, ...]
     clinical_status: str | None  # active|recurrence|relapse|inactive|remission|resolved|None
@@ -212,8 +211,7 @@ class ConditionItem:
     text: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ObservationItem:
+class ObservationItem(Struct, frozen=True):
     reference: str
     codings: tuple[Coding, ...]
     status: str | None
@@ -228,8 +226,7 @@ class ObservationItem:
     ref_high: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class MedicationItem:
+class MedicationItem(Struct, frozen=True):
     reference: str
     codings: tuple[Coding, ...]
     status: str | None
@@ -238,8 +235,7 @@ class MedicationItem:
     text: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ProcedureItem:
+class ProcedureItem(Struct, frozen=True):
     reference: str
     codings: tuple[Coding, ...]
     status: str | None
@@ -247,8 +243,7 @@ class ProcedureItem:
     text: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class AllergyItem:
+class AllergyItem(Struct, frozen=True):
     reference: str
     codings: tuple[Coding, ...]
     clinical_status: str | None
@@ -257,8 +252,7 @@ class AllergyItem:
     text: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class AnswerItem:
+class AnswerItem(Struct, frozen=True):
     """One questionnaire answer (the patient's own words are evidence too)."""
 
     reference: str  # QuestionnaireResponse/<id>#<linkId>
@@ -268,8 +262,7 @@ class AnswerItem:
     text: str | None = None  # the answer as shown to a reader
 
 
-@dataclass(frozen=True, slots=True)
-class NoteItem:
+class NoteItem(Struct, frozen=True):
     reference: str  # DocumentReference/<id> or note:<file name>
     text: str
     date: DateRange | None
@@ -297,8 +290,7 @@ class PatientRecord:
     has_patient_resource: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Mention:
+class Mention(Struct, frozen=True):
     """A concept mention the notes extractor found, with its assertion context."""
 
     rule: str

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from msgspec import Struct
+
 from ..model import Evidence, Finding, Mention, PatientRecord
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
+class Match(Struct, frozen=True):
     """One record that satisfied a criterion. ``cap`` limits the severity it can support
     (an unconfirmed diagnosis, a missing date, a note alone); ``why`` says so."""
 

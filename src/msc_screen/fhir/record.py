@@ -324,7 +324,7 @@ class _AgeCondition:
     abate_range: FRange | None
 
     def resolve(self, birth: DateRange | None) -> ConditionItem:
-        from dataclasses import replace
+        from msgspec.structs import replace
 
         onset = self.item.onset or _age_date(birth, self.onset_age) or _range_date(
             birth, self.onset_range)
