@@ -126,3 +126,21 @@ def test_resume_refuses_when_a_screened_bundle_changed(population, tmp_path):
     refused = _cli([*args, "--resume"])
     assert refused.returncode == 2 and "input files changed" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("batch-resume")
+def test_a_worker_killed_stops_the_run_clearly_and_resume_finishes_it(inputs, clean, tmp_path):
+    """An out-of-memory kill of one worker must not hang the run (multiprocessing.Pool would
+    wait forever for the lost unit) nor leave outputs that look complete."""
+    out = tmp_path / "out"
+    args = ["batch", *map(str, inputs), "--as-of", AS_OF.isoformat(), "--out", str(out),
+            "--workers", "2"]
+    died = _cli(args, kill="worker:2")  # each worker kills itself before its 2nd unit
+    assert died.returncode == 1, died.stderr
+    assert "worker process ended abruptly" in died.stderr and "--resume" in died.stderr
+    assert "Traceback" not in died.stderr
+    assert not (out / "assessments.ndjson").exists()
+    resumed = _cli([*args, "--resume"])
+    assert resumed.returncode == 0, resumed.stderr
+    assert outputs(out) == clean

@@ -164,8 +164,10 @@ class SharedAppender:
         self.fd = -1
 
     def appended(self) -> int:
-        with self.lock:
-            return int(self.index.value)
+        """Units appended so far, read without the lock: a stale (smaller) count only delays
+        the parent's merge, and a worker that died holding the lock must not hang the parent.
+        A unit's files are complete before the count that covers it is stored."""
+        return int(self.index.value)
 
     def publish(self, unit_id: str, chunks: list[bytes]) -> None:
         """In a worker: commit a screened unit (its file, and its lines if it is next)."""

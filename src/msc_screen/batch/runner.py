@@ -16,6 +16,8 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,11 +30,17 @@ from .plan import Manifest, Unit, WorkDir, atomic_write, make_plan
 from .work import Job, engine_for, run_unit, unit_patients
 
 KILL_ENV = "MSC_SCREEN_BATCH_KILL"  # test hook: "partition:N", "unit:N", "assemble:N" (units
-# appended), "finish:1" (outputs complete, not yet renamed) or "done:1" (renamed, .work kept)
+# appended), "finish:1" (outputs complete, not yet renamed), "done:1" (renamed, .work kept) or
+# "worker:N" (a local worker process kills itself before its Nth unit)
 
 
 class ResumeError(Exception):
     """``--resume`` asked for, but the unfinished run was for other inputs or settings."""
+
+
+class WorkerDied(Exception):
+    """A worker process ended abruptly (killed, out of memory): the run stops instead of
+    waiting forever for its unit; completed units are kept for ``--resume``."""
 
 
 @dataclass
@@ -187,8 +195,14 @@ def _init_worker(policy: str | None, appender: SharedAppender) -> None:
     engine_for(policy)
 
 
-def _pool_task(arg: tuple[dict[str, Any], Job]) -> tuple[str, int]:
-    unit, job = arg
+_worker_killer: _Killer | None = None  # in a worker: the "worker:N" test hook
+
+
+def _pool_task(unit: dict[str, Any], job: Job) -> tuple[str, int]:
+    global _worker_killer
+    if _worker_killer is None:
+        _worker_killer = _Killer()
+    _worker_killer.tick("worker")
     data = run_unit(unit, job)
     assert _appender is not None
     _appender.publish(unit["id"], data)
@@ -196,16 +210,17 @@ def _pool_task(arg: tuple[dict[str, Any], Job]) -> tuple[str, int]:
 
 
 @contextmanager
-def _pool(workers: int, policy: str | None, asm: Assembler) -> Iterator[Any]:
+def _pool(workers: int, policy: str | None, asm: Assembler) -> Iterator[ProcessPoolExecutor]:
+    """A process pool that notices a worker dying (``BrokenProcessPool``): multiprocessing's
+    ``Pool`` would replace the worker and wait forever for the unit it was screening."""
     method = "fork" if sys.platform.startswith("linux") else "spawn"
     ctx = mp.get_context(method)
-    pool = ctx.Pool(workers, initializer=_init_worker, initargs=(policy, asm.share(ctx)))
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                               initargs=(policy, asm.share(ctx)))
     try:
         yield pool
-        pool.close()
     finally:
-        pool.terminate()
-        pool.join()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _unit_dict(u: Unit) -> dict[str, Any]:
@@ -221,6 +236,12 @@ def _execute_local(pending: list[Unit], job: Job, workers: int, asm: Assembler,
             done(u.id, data, unit_patients(data))
         return
     with _pool(workers, job.policy, asm) as pool:
-        tasks = [(_unit_dict(u), job) for u in pending]
-        for unit_id, patients in pool.imap_unordered(_pool_task, tasks, chunksize=1):
-            done(unit_id, None, patients)
+        futures = [pool.submit(_pool_task, _unit_dict(u), job) for u in pending]
+        try:
+            for fut in as_completed(futures):
+                unit_id, patients = fut.result()
+                done(unit_id, None, patients)
+        except BrokenProcessPool:
+            raise WorkerDied("a worker process ended abruptly (killed, or out of memory?); "
+                             "the units it finished are kept: run again with --resume, "
+                             "perhaps with fewer --workers") from None

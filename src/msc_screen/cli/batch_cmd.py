@@ -20,7 +20,7 @@ from rich.progress import (
 
 from ..api import parse_as_of
 from ..errors import KnowledgeError
-from .common import EXIT_BAD_INPUT, EXIT_OK, fail
+from .common import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, fail
 
 
 class Engine(StrEnum):
@@ -75,7 +75,7 @@ def batch(
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in OUT."),
 ) -> None:
     """Screen every patient in a population; write assessments, summary, errors and a report."""
-    from ..batch import BatchOptions, ResumeError, run_batch
+    from ..batch import BatchOptions, ResumeError, WorkerDied, run_batch
 
     try:
         day = parse_as_of(as_of)
@@ -93,6 +93,10 @@ def batch(
         if bar:
             bar.stop()
         fail(str(exc))
+    except WorkerDied as exc:
+        if bar:
+            bar.stop()
+        fail(str(exc), EXIT_INTERNAL)
     if bar:
         bar.stop()
     s = result.stats
