@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from msc_screen import screen_all
+from msc_screen.batch import BatchOptions, run_batch
 from msc_screen.cli import app
 from msc_screen.knowledge import get_ruleset
 
@@ -266,3 +267,34 @@ def test_plan_lists_files_like_the_reader(tmp_path):
     assert [f[0] for f in m.fingerprint] == m.ndjson_files  # NDJSON stat-ed at plan time
     assert [e["reason"] for e in m.scan_errors] == [
         "no such file or directory", "directory holds no .json, .ndjson or .gz FHIR files"]
+
+
+def test_report_counts_records_without_dates_or_known_codes(tmp_path):
+    """The data-quality section says how many records the rules read had no usable date or no
+    code in a known code system (counted in the workers, merged across units)."""
+
+    def bundle(pid: str, conditions: list[dict]) -> bytes:
+        entries = [{"resource": {"resourceType": "Patient", "id": pid, "gender": "male",
+                                 "birthDate": "1960-01-01"}}]
+        for i, c in enumerate(conditions):
+            entries.append({"resource": {"resourceType": "Condition", "id": f"{pid}-{i}",
+                                         "subject": {"reference": f"Patient/{pid}"}, **c}})
+        return orjson.dumps({"resourceType": "Bundle", "type": "collection", "entry": entries})
+
+    local = {"coding": [{"system": "http://example.org/local-codes", "code": "X1"}]}
+    snomed = {"coding": [{"system": "http://snomed.info/sct", "code": "38341003"}]}
+    inp = tmp_path / "in"
+    inp.mkdir()
+    (inp / "a.json").write_bytes(bundle("a", [{"code": local}, {"code": snomed,
+                                                                 "onsetDateTime": "2020-01-01"}]))
+    (inp / "b.json").write_bytes(bundle("b", [{"code": snomed, "recordedDate": "2021-05-01"},
+                                              {"code": snomed}]))
+    out = tmp_path / "out"
+    result = run_batch(BatchOptions(inputs=[str(inp)], as_of=AS_OF, out=out))
+    rec = result.stats.records
+    assert rec[("Condition", "read")] == 4
+    assert rec[("Condition", "no date")] == 2  # a's local code, b's second condition
+    assert rec[("Condition", "no known code")] == 1
+    html = (out / "report.html").read_text()
+    assert "Records the rules read: missing dates and unknown codes" in html
+    assert "2 (50.0%)" in html and "1 (25.0%)" in html

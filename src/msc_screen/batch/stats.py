@@ -37,7 +37,15 @@ def quality_key(warning: str) -> str:
 
 ROW_KEYS = ("decisions", "present", "unknown", "first_exclusion", "band_total", "sex_total",
             "quality")
-PAIR_KEYS = ("band_present", "sex_present")
+PAIR_KEYS = ("band_present", "sex_present", "records")
+
+# The records the rules read, by kind: (record attribute, resource name, its date attribute).
+RECORD_KINDS = (("conditions", "Condition", "onset", "recorded"),
+                ("observations", "Observation", "effective", None),
+                ("medications", "Medication use", "start", None),
+                ("procedures", "Procedure", "performed", None),
+                ("allergies", "AllergyIntolerance", "recorded", None))
+READ, NO_DATE, NO_KNOWN_CODE = "read", "no date", "no known code"
 
 
 @dataclass
@@ -57,6 +65,8 @@ class Stats:
     band_present: Counter[tuple[str, str]] = field(default_factory=Counter)
     sex_present: Counter[tuple[str, str]] = field(default_factory=Counter)
     quality: Counter[str] = field(default_factory=Counter)
+    # (resource kind, READ | NO_DATE | NO_KNOWN_CODE) -> records: completeness of what was read
+    records: Counter[tuple[str, str]] = field(default_factory=Counter)
     error_kinds: Counter[str] = field(default_factory=Counter)
     errors_shown: list[dict[str, Any]] = field(default_factory=list)
     errors_total: int = 0
@@ -91,6 +101,24 @@ class Stats:
                     self.unknown[rid] += n
             if first is not None:
                 self.first_exclusion[first] += n
+
+    def add_records(self, rec: Any, known_systems: frozenset[str]) -> None:
+        """Count the patient's records without a usable date and those with no code in a
+        code system the knowledge base knows (their codes can never match a rule)."""
+        counts = self.records
+        for attr, name, when, also in RECORD_KINDS:
+            items = getattr(rec, attr)
+            if not items:
+                continue
+            counts[(name, READ)] += len(items)
+            for it in items:
+                if getattr(it, when) is None and (also is None or getattr(it, also) is None):
+                    counts[(name, NO_DATE)] += 1
+                for c in it.codings:
+                    if c.system in known_systems:
+                        break
+                else:
+                    counts[(name, NO_KNOWN_CODE)] += 1
 
     def add_quality(self, warnings: Iterable[str]) -> None:
         self.quality.update(map(quality_key, warnings))

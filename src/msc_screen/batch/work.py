@@ -27,6 +27,7 @@ from ..fhir.record import RecordBuilder
 from ..knowledge import get_ruleset
 from ..knowledge.compiled import CompiledRuleset
 from ..model import PatientRecord
+from ..terminology.valueset import KNOWN_KEYS
 from .partition import MEDICATIONS
 from .stats import AGE_BANDS, UNKNOWN, Stats
 
@@ -118,6 +119,7 @@ def screen_records(records: list[PatientRecord], errors: list[InputError], job: 
                      age_band(rec, as_of), rec.gender or UNKNOWN))
         if a.warnings:
             stats.add_quality(a.warnings)
+        stats.add_records(rec, KNOWN_KEYS)
     stats.add_rows(Counter(row[1:] for row in rows))
     return unit_bytes(rows, lines, stats, errors, input_bytes, summary_columns(ruleset), files)
 

@@ -255,6 +255,22 @@ def _table(stats: Stats, groups: list[str], data: list[list[float]],
                      for (rid, title), row in zip(stats.rules, data, strict=True)]}
 
 
+def completeness(stats: Stats) -> list[dict[str, Any]]:
+    """Per kind of record read: how many, how many without a usable date, how many with no
+    code in a code system the knowledge base knows (they can never match a rule)."""
+    from ..batch.stats import NO_DATE, NO_KNOWN_CODE, READ, RECORD_KINDS
+
+    out = []
+    for _, name, _, _ in RECORD_KINDS:
+        n = stats.records.get((name, READ), 0)
+        if not n:
+            continue
+        nd, nk = stats.records.get((name, NO_DATE), 0), stats.records.get((name, NO_KNOWN_CODE), 0)
+        out.append({"kind": name, "read": n, "no_date": nd, "no_date_pct": _pct(nd, n),
+                    "no_code": nk, "no_code_pct": _pct(nk, n)})
+    return out
+
+
 def render_report(stats: Stats, ruleset: CompiledRuleset, args: dict[str, Any]) -> str:
     from markupsafe import Markup
 
@@ -288,5 +304,6 @@ def render_report(stats: Stats, ruleset: CompiledRuleset, args: dict[str, Any]) 
                     _pct(stats.decisions.get(d, 0), stats.total)) for d in DECISIONS],
         ruleset=ruleset.ruleset_info, policy=ruleset.policy_info,
         quality=sorted(stats.quality.items(), key=lambda kv: (-kv[1], kv[0]))[:40],
+        completeness=completeness(stats),
         error_kinds=sorted(stats.error_kinds.items(), key=lambda kv: (-kv[1], kv[0]))[:40],
     )
