@@ -67,7 +67,9 @@ from pathlib import Path
 from msc_screen.batch import BatchOptions, run_batch
 inp, out, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
 t = time.perf_counter()
-r = run_batch(BatchOptions([inp], dt.date.fromisoformat(sys.argv[4]), Path(out), workers=workers))
+policy = sys.argv[5] if len(sys.argv) > 5 else None
+r = run_batch(BatchOptions([inp], dt.date.fromisoformat(sys.argv[4]), Path(out), workers=workers,
+                           policy=policy))
 wall = time.perf_counter() - t
 self_kb = hwm_kb()
 child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -86,12 +88,14 @@ def synth(n: int, out: Path) -> float:
     return time.perf_counter() - t
 
 
-def batch(inp: Path, out: Path, workers: int) -> dict[str, float]:
+def batch(inp: Path, out: Path, workers: int, policy: Path | None = None) -> dict[str, float]:
     """One run into an empty OUT (a first run: replacing a previous run's 300 MB of outputs
     costs the file system ~0.2 s that is not screening)."""
     shutil.rmtree(out, ignore_errors=True)
+    extra = [str(policy)] if policy else []
     proc = subprocess.run([sys.executable, "-c", RUNNER, str(inp), str(out), str(workers),
-                           AS_OF.isoformat()], capture_output=True, text=True, check=True)
+                           AS_OF.isoformat(), *extra], capture_output=True, text=True,
+                          check=True)
     res: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
     return res
 
@@ -128,6 +132,21 @@ def engine_alone(inp: Path) -> tuple[int, float]:
                           capture_output=True, text=True, check=True)
     res = json.loads(proc.stdout.strip().splitlines()[-1])
     return int(res["patients"]), float(res["rate"])
+
+
+def peer_policy(root: Path) -> Path:
+    """A policy enabling only the rules the DuckDB peer checks (still all their criteria and
+    full evidence): shows how much of the gap is the number of rules."""
+    from msc_screen.knowledge import get_ruleset
+
+    lines = ["name: duckdb-peer-rules", "title: Only the rules of the DuckDB comparison",
+             "description: Benchmark only.", "rules:"]
+    for r in get_ruleset().rules:
+        if r.id not in DUCKDB_RULES:
+            lines += [f"  {r.id}:", "    enabled: false"]
+    path = root / "duckdb-peer-policy.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 def _vs_sql(rule_ids: tuple[str, ...]) -> tuple[str, list[str]]:
@@ -287,6 +306,13 @@ def main() -> int:
         tag = verdict(ratio >= 2) if threads == args.workers else "info"
         print(f"[{tag}] msc-screen batch --workers {threads} vs DuckDB threads {threads}, "
               f"{cores} each: {ratio:.2f}× (target ≥ 2 with the same cores)")
+        if threads == args.workers:
+            few = min((batch(pops[large], root / "out-peer-rules", threads, peer_policy(root))
+                       for _ in range(args.repeat)), key=lambda x: x["wall"])
+            print(f"[info] msc-screen batch with only DuckDB's {len(DUCKDB_RULES)} rules (every "
+                  f"criterion kind, full evidence), --workers {threads}: "
+                  f"{few['patients'] / few['wall']:,.0f} patients/s, "
+                  f"{(few['patients'] / few['wall']) / (d['patients'] / d['wall']):.2f}× DuckDB")
     return 0
 
 
