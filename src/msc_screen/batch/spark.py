@@ -9,6 +9,8 @@ from the last completed wave. With a cluster master (``spark://...``, ``yarn``) 
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import re
 import sys
@@ -42,19 +44,26 @@ logger.repl.level = error
 """
 
 
+_log4j2_path: str | None = None
+
+
 def _log4j2_file() -> str:
-    path = os.path.join(tempfile.gettempdir(), f"msc-screen-log4j2-{os.getuid()}.properties")
-    try:
-        with open(path, encoding="utf-8") as f:
-            if f.read() == LOG4J2:
-                return path
-    except OSError:
-        pass
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(LOG4J2)
-    os.replace(tmp, path)
-    return path
+    """The log configuration in a private file (mkstemp: mode 0600, unpredictable name): a
+    fixed name in a shared temp directory could be swapped by another user for a log4j
+    configuration of their own. Removed at interpreter exit."""
+    global _log4j2_path
+    if _log4j2_path is None:
+        fd, path = tempfile.mkstemp(prefix="msc-screen-log4j2-", suffix=".properties")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(LOG4J2)
+        atexit.register(_remove, path)
+        _log4j2_path = path
+    return _log4j2_path
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 # Start-up notices the JVM prints straight to stderr, whatever the log configuration (PySpark
