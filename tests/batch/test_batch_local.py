@@ -298,3 +298,32 @@ def test_report_counts_records_without_dates_or_known_codes(tmp_path):
     html = (out / "report.html").read_text()
     assert "Records the rules read: missing dates and unknown codes" in html
     assert "2 (50.0%)" in html and "1 (25.0%)" in html
+
+
+def test_an_unlistable_directory_is_an_error_not_silently_skipped(population, tmp_path,
+                                                                 monkeypatch):
+    """A sub-directory the run cannot list would silently drop its patients: it is reported in
+    errors.ndjson (and the exit status) while the rest is screened."""
+    import os
+    import shutil
+
+    from msc_screen.batch import plan
+
+    inp = tmp_path / "in"
+    shutil.copytree(population["bundles"], inp / "site-a")
+    (inp / "site-b").mkdir()
+    shutil.copy(next(iter(sorted((inp / "site-a").glob("*.json")))), inp / "site-b" / "x.json")
+    real = os.scandir
+
+    def scandir(path):  # root ignores permissions, so refuse this one directory by hand
+        if str(path).endswith("site-b"):
+            raise PermissionError(13, "Permission denied")
+        return real(path)
+
+    monkeypatch.setattr(plan.os, "scandir", scandir)
+    out = tmp_path / "out"
+    result = run_batch(BatchOptions(inputs=[str(inp)], as_of=AS_OF, out=out))
+    errors = _lines((out / "errors.ndjson").read_bytes())
+    assert any(e["source"].endswith("site-b") and "cannot list directory" in e["reason"]
+               for e in errors)
+    assert result.stats.total == PATIENTS and result.errors >= 1

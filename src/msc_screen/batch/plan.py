@@ -143,12 +143,14 @@ def _scan(raw: str) -> Iterator[str | InputError]:
     p = Path(raw)
     if p.is_dir():
         found: list[tuple[str, str]] = []
+        unreadable: list[InputError] = []  # never skipped silently: patients could be missing
         stack = [str(p)]
         while stack:
             d = stack.pop()
             try:
                 entries = list(os.scandir(d))
-            except OSError:
+            except OSError as exc:
+                unreadable.append(InputError(d, f"cannot list directory ({exc.strerror})"))
                 continue
             for e in entries:
                 try:
@@ -156,9 +158,10 @@ def _scan(raw: str) -> Iterator[str | InputError]:
                         stack.append(e.path)
                     elif e.name.lower().endswith(SUFFIXES) and e.is_file():
                         found.append((e.path.replace(os.sep, "\0"), e.path))
-                except OSError:
-                    continue
-        if not found:
+                except OSError as exc:
+                    unreadable.append(InputError(e.path, f"cannot read ({exc.strerror})"))
+        yield from sorted(unreadable, key=lambda x: x.source)
+        if not found and not unreadable:
             yield InputError(str(p), "directory holds no .json, .ndjson or .gz FHIR files")
         found.sort()
         for _, path in found:
