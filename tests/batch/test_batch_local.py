@@ -245,10 +245,21 @@ def test_patient_in_two_bundle_units_is_flagged_with_bounded_buckets(population,
 
 
 def test_plan_lists_files_like_the_reader(tmp_path):
-    """The planner's own directory walk (one stat per file) finds the same files in the same
-    order as ``fhir.reader.iter_files``, with the same errors."""
+    """The directory walk (``os.scandir``, no stat per file) finds the same files in the same
+    order as a sorted ``Path.rglob`` — the reference it replaced — with the same errors."""
     from msc_screen.batch.plan import is_ndjson, make_plan
-    from msc_screen.fhir.reader import iter_files
+    from msc_screen.fhir.reader import SUFFIXES, iter_files
+
+    def rglob_reference(paths: list[str]) -> list[str]:
+        out = []
+        for raw in paths:
+            p = Path(raw)
+            if p.is_dir():
+                out += [str(f) for f in sorted(p.rglob("*"))
+                        if f.is_file() and f.name.lower().endswith(SUFFIXES)]
+            elif p.is_file():
+                out.append(str(p))
+        return out
 
     d = tmp_path / "tree"
     for rel in ("a-b.json", "a/b.json", "a/c/d.ndjson", "A.JSON", "b.json.gz", "notes.txt",
@@ -259,7 +270,9 @@ def test_plan_lists_files_like_the_reader(tmp_path):
     (d / "link.json").symlink_to(d / "a-b.json")
     (d / "linkdir").symlink_to(d / "a")
     inputs = [str(d), str(d / "a" / "b.json"), str(tmp_path / "missing"), str(d / "empty")]
-    expected = list(dict.fromkeys(str(p) for p in iter_files(inputs) if isinstance(p, Path)))
+    expected = list(dict.fromkeys(rglob_reference(inputs)))
+    assert list(dict.fromkeys(str(p) for p in iter_files(inputs) if isinstance(p, Path))) == \
+        expected
     m = make_plan(inputs, {})
     assert [p for unit in m.bundle_units for p in unit] == [
         p for p in expected if not is_ndjson(p)]

@@ -57,3 +57,25 @@ def test_empty_and_unreadable_files_are_errors_not_tracebacks(tmp_path: Path) ->
     assert read_file(empty).error.reason == "empty input"  # type: ignore[union-attr]
     missing = read_file(tmp_path / "nope.json")
     assert missing.error is not None and "cannot read" in missing.error.reason
+
+
+def test_a_directory_that_cannot_be_listed_is_an_error(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Path.rglob`` skipped unreadable directories silently (and their patients with them)."""
+    (tmp_path / "ok").mkdir()
+    (tmp_path / "ok" / "a.json").write_bytes(b"{}")
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked" / "b.json").write_bytes(b"{}")
+    real = os.scandir
+
+    def scandir(path: str) -> object:  # root ignores permissions: refuse one directory by hand
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied")
+        return real(path)
+
+    monkeypatch.setattr(reader.os, "scandir", scandir)
+    items = list(reader.iter_files([tmp_path]))
+    errors = [i for i in items if isinstance(i, InputError)]
+    assert [e.source for e in errors] == [str(tmp_path / "locked")]
+    assert "cannot list directory" in errors[0].reason
+    assert [p for p in items if isinstance(p, Path)] == [tmp_path / "ok" / "a.json"]

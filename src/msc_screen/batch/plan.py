@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import orjson
 
 from ..errors import InputError
-from ..fhir.reader import SUFFIXES
+from ..fhir.reader import iter_paths
 
 MANIFEST_VERSION = 3
 # Bundle files per work unit: enough units to balance many workers (TARGET_UNITS), each big
@@ -135,45 +134,6 @@ def atomic_write(path: Path, data: bytes | list[bytes], durable: bool = False) -
     os.replace(tmp, path)
 
 
-def _scan(raw: str) -> Iterator[str | InputError]:
-    """What ``fhir.reader.iter_files`` yields for one input path (same order, same errors),
-    without a ``stat`` per file: directories are walked with ``os.scandir`` (file types come
-    from the directory listing; not into symlinked directories, as ``Path.rglob``), files
-    sorted by path components (a NUL separator sorts below every character of a name)."""
-    p = Path(raw)
-    if p.is_dir():
-        found: list[tuple[str, str]] = []
-        unreadable: list[InputError] = []  # never skipped silently: patients could be missing
-        stack = [str(p)]
-        while stack:
-            d = stack.pop()
-            try:
-                entries = list(os.scandir(d))
-            except OSError as exc:
-                unreadable.append(InputError(d, f"cannot list directory ({exc.strerror})"))
-                continue
-            for e in entries:
-                try:
-                    if e.is_dir(follow_symlinks=False):
-                        stack.append(e.path)
-                    elif e.name.lower().endswith(SUFFIXES) and e.is_file():
-                        found.append((e.path.replace(os.sep, "\0"), e.path))
-                except OSError as exc:
-                    unreadable.append(InputError(e.path, f"cannot read ({exc.strerror})"))
-        yield from sorted(unreadable, key=lambda x: x.source)
-        if not found and not unreadable:
-            yield InputError(str(p), "directory holds no .json, .ndjson or .gz FHIR files")
-        found.sort()
-        for _, path in found:
-            yield path
-    elif p.is_file():
-        yield str(p)
-    elif p.exists():
-        yield InputError(str(p), "not a regular file")
-    else:
-        yield InputError(str(p), "no such file or directory")
-
-
 def make_plan(inputs: list[str], args: dict[str, Any]) -> Manifest:
     """The files and units of a run. Only NDJSON files are stat-ed here (their sizes set the
     partitions); a Bundle file's size and mtime are recorded by the worker that reads it, in
@@ -186,7 +146,7 @@ def make_plan(inputs: list[str], args: dict[str, Any]) -> Manifest:
     seen: set[str] = set()
     nd_bytes = 0
     for raw in inputs:
-        for path in _scan(raw):
+        for path in iter_paths([raw]):
             if isinstance(path, InputError):
                 errors.append(path.to_dict())
                 continue

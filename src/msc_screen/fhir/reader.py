@@ -35,24 +35,56 @@ class ReadResult:
     error: InputError | None = None
 
 
-def iter_files(paths: Iterable[str | Path]) -> Iterator[Path | InputError]:
+def iter_paths(paths: Iterable[str | Path]) -> Iterator[str | InputError]:
     """Expand directories (sorted, recursive) to FHIR files; a missing path is an error."""
     for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            found = False
-            for f in sorted(p.rglob("*")):
-                if f.is_file() and f.name.lower().endswith(SUFFIXES):
-                    found = True
-                    yield f
-            if not found:
-                yield InputError(str(p), "directory holds no .json, .ndjson or .gz FHIR files")
-        elif p.is_file():
-            yield p
-        elif p.exists():
-            yield InputError(str(p), "not a regular file")
-        else:
-            yield InputError(str(p), "no such file or directory")
+        yield from _scan(raw)
+
+
+def iter_files(paths: Iterable[str | Path]) -> Iterator[Path | InputError]:
+    """``iter_paths`` as ``Path`` objects."""
+    for item in iter_paths(paths):
+        yield item if isinstance(item, InputError) else Path(item)
+
+
+def _scan(raw: str | Path) -> Iterator[str | InputError]:
+    """One input path's FHIR files, sorted by path components (a NUL separator sorts below
+    every character of a name), without a ``stat`` per file: directories are walked with
+    ``os.scandir`` (file types come from the listing; symlinked directories are not entered).
+    A directory or entry that cannot be read is an error, never skipped silently (``rglob``
+    would skip it, and its patients with it)."""
+    p = Path(raw)
+    if p.is_dir():
+        found: list[tuple[str, str]] = []
+        unreadable: list[InputError] = []  # never skipped silently: patients could be missing
+        stack = [str(p)]
+        while stack:
+            d = stack.pop()
+            try:
+                entries = list(os.scandir(d))
+            except OSError as exc:
+                unreadable.append(InputError(d, f"cannot list directory ({exc.strerror})"))
+                continue
+            for e in entries:
+                try:
+                    if e.is_dir(follow_symlinks=False):
+                        stack.append(e.path)
+                    elif e.name.lower().endswith(SUFFIXES) and e.is_file():
+                        found.append((e.path.replace(os.sep, "\0"), e.path))
+                except OSError as exc:
+                    unreadable.append(InputError(e.path, f"cannot read ({exc.strerror})"))
+        yield from sorted(unreadable, key=lambda x: x.source)
+        if not found and not unreadable:
+            yield InputError(str(p), "directory holds no .json, .ndjson or .gz FHIR files")
+        found.sort()
+        for _, path in found:
+            yield path
+    elif p.is_file():
+        yield str(p)
+    elif p.exists():
+        yield InputError(str(p), "not a regular file")
+    else:
+        yield InputError(str(p), "no such file or directory")
 
 
 def _maybe_gunzip(data: bytes, source: str) -> bytes:
