@@ -138,6 +138,19 @@ def _default(rule: CompiledRule) -> Finding:
     return hit
 
 
+def _plan(ruleset: CompiledRuleset) -> tuple[tuple[CompiledRule, frozenset[str], bool, Finding],
+                                              ...]:
+    """Per rule, once per ruleset: its index tokens, whether it applies to everyone (no sex or
+    age limits, so its evidence-free finding is the same for every patient) and that finding."""
+    hit = ruleset.memo.get("plan")
+    if hit is None:
+        hit = ruleset.memo["plan"] = tuple(
+            (r, rule_tokens(r), not r.sexes and r.min_age is None and r.max_age is None,
+             _default(r))
+            for r in ruleset.rules)
+    return hit
+
+
 def evaluate_rule(rule: CompiledRule, ctx: Context) -> Finding:
     why_not = _applicable(rule, ctx)
     if why_not is not None:
@@ -234,8 +247,11 @@ def evaluate(
         warnings.append(f"{sum(d['status'] == 'not analysed' for d in docs)} clinical note(s) "
                         "not analysed: read them before relying on this result")
     findings: list[Finding] = []
-    for rule in ruleset.rules:
-        f = evaluate_rule(rule, ctx)
+    tokens = ctx.tokens
+    for rule, rule_toks, plain, default in _plan(ruleset):
+        # the common case, inline: a rule for everyone that nothing in the record can match
+        f = default if plain and tokens is not None and tokens.isdisjoint(rule_toks) else \
+            evaluate_rule(rule, ctx)
         ctx.findings[rule.id] = f
         findings.append(f)
     ordered = tuple(sorted(findings, key=_order))
