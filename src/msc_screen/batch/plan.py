@@ -25,7 +25,7 @@ MANIFEST_VERSION = 3
 # small enough that a kill loses little work.
 TARGET_UNITS = 64
 MIN_BUNDLES_PER_UNIT = 16
-MAX_BUNDLES_PER_UNIT = 64
+MAX_BUNDLES_PER_UNIT = 128  # 64 cost ~9% more CPU at 20k (per-unit commit, syscalls)
 PARTITION_BYTES = 16 * 1024**2  # raw NDJSON bytes per partition (memory per work unit)
 MAX_PARTITIONS = 512  # open spill files at once (stay under the usual fd limit)
 IOV_MAX = 1024  # buffers per writev (the Linux limit)
