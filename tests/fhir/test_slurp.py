@@ -79,3 +79,15 @@ def test_a_directory_that_cannot_be_listed_is_an_error(tmp_path: Path,
     assert [e.source for e in errors] == [str(tmp_path / "locked")]
     assert "cannot list directory" in errors[0].reason
     assert [p for p in items if isinstance(p, Path)] == [tmp_path / "ok" / "a.json"]
+
+
+def test_resource_type_table_holds_only_r4_type_names() -> None:
+    """A lint fix once turned a comment into entries ('#', 'noqa:', …), so a resource typed
+    '#' was skipped as known instead of rejected as unknown."""
+    from msc_screen.fhir.resource_types import R4_RESOURCE_TYPES
+
+    assert len(R4_RESOURCE_TYPES) == 146
+    assert all(t.isalpha() and t[0].isupper() for t in R4_RESOURCE_TYPES)
+    assert {"Patient", "Condition", "VisionPrescription"} <= R4_RESOURCE_TYPES
+    result = reader.read_bytes(b'{"resourceType": "#", "id": "x"}', "odd.json")
+    assert result.error is not None and "unknown resourceType" in result.error.reason
