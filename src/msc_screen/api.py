@@ -37,11 +37,11 @@ def default_notes_extractor() -> NotesExtractor | None:
     return get_extractor()
 
 
-def load_records(source: Any, name: str | None = None, policy: str | None = None,
+def load_records(source: Any, name: str | None = None,
                  ) -> tuple[list[PatientRecord], list[InputError]]:
-    """Patient records from any source, keeping what the ruleset under ``policy`` reads."""
-    ruleset = get_ruleset(policy)
-    return build_records(read_source(source, name), ruleset)
+    """Patient records from any source, whole: they may be screened under any policy later
+    (``screen_records``), so nothing is left out for one ruleset's sake."""
+    return build_records(read_source(source, name))
 
 
 def screen_records(records: list[PatientRecord], as_of: dt.date | str | None = None,
@@ -55,7 +55,8 @@ def screen_records(records: list[PatientRecord], as_of: dt.date | str | None = N
 def screen_all(source: Any, as_of: dt.date | str | None = None, policy: str | None = None,
                ) -> list[Assessment]:
     """Screen every patient in ``source``; raises the first InputError if any input is bad."""
-    records, errors = load_records(source, policy=policy)
+    # read and screened under one policy: records keep only what its rules can read
+    records, errors = build_records(read_source(source), get_ruleset(policy))
     if errors:
         raise errors[0]
     return screen_records(records, as_of, policy)
