@@ -42,7 +42,7 @@ def _match_vs(vss: tuple[CompiledValueSet, ...], codings: tuple[Coding, ...],
     return None
 
 
-def _excluded(c: CompiledCriterion, codings: tuple[Coding, ...], text: str | None) -> bool:
+def _excluded(c: CompiledCriterion, codings: tuple[Coding, ...]) -> bool:
     return bool(c.excludes) and _match_vs(c.excludes, codings, None) is not None
 
 
@@ -83,15 +83,13 @@ def condition_state(
 
 
 def match_conditions(c: CompiledCriterion, ctx: Context, lenient: bool) -> list[Match]:
-    if ctx.tokens is not None and c.vs_tokens.isdisjoint(ctx.tokens):
-        return []
     out: list[Match] = []
     as_of = ctx.as_of
     for it in ctx.record.conditions:
         if it.verification in IGNORED_VERIFICATION:
             continue
         hit = _match_vs(c.valuesets, it.codings, it.text)
-        if hit is None or _excluded(c, it.codings, it.text):
+        if hit is None or _excluded(c, it.codings):
             continue
         start = it.onset or it.recorded
         if _after(start, as_of):
@@ -208,15 +206,13 @@ def _obs_value_test(c: CompiledCriterion, it: ObservationItem, hit: Coding) -> t
 
 
 def match_observations(c: CompiledCriterion, ctx: Context, lenient: bool) -> list[Match]:
-    if ctx.tokens is not None and c.vs_tokens.isdisjoint(ctx.tokens):
-        return []
     as_of = ctx.as_of
     candidates: list[tuple[ObservationItem, Coding]] = []
     for it in ctx.record.observations:
         if it.status in IGNORED_STATUS:
             continue
         hit = _match_vs(c.valuesets, it.codings, None)
-        if hit is None or _excluded(c, it.codings, None) or _after(it.effective, as_of):
+        if hit is None or _excluded(c, it.codings) or _after(it.effective, as_of):
             continue
         candidates.append((it, hit))
     if c.most_recent:
@@ -266,15 +262,13 @@ def _later(a: DateRange | None, b: DateRange | None) -> bool:
 
 
 def match_medications(c: CompiledCriterion, ctx: Context, lenient: bool) -> list[Match]:
-    if ctx.tokens is not None and c.vs_tokens.isdisjoint(ctx.tokens):
-        return []
     out: list[Match] = []
     as_of = ctx.as_of
     for it in ctx.record.medications:
         if it.status in IGNORED_STATUS:
             continue
         hit = _match_vs(c.valuesets, it.codings, it.text)
-        if hit is None or _excluded(c, it.codings, it.text) or _after(it.start, as_of):
+        if hit is None or _excluded(c, it.codings) or _after(it.start, as_of):
             continue
         reasons: list[str] = []
         if c.within_days is not None:
@@ -301,15 +295,13 @@ def match_medications(c: CompiledCriterion, ctx: Context, lenient: bool) -> list
 
 
 def match_procedures(c: CompiledCriterion, ctx: Context, lenient: bool) -> list[Match]:
-    if ctx.tokens is not None and c.vs_tokens.isdisjoint(ctx.tokens):
-        return []
     out: list[Match] = []
     as_of = ctx.as_of
     for it in ctx.record.procedures:
         if it.status in IGNORED_STATUS or it.status in ("preparation", "stopped"):
             continue
         hit = _match_vs(c.valuesets, it.codings, it.text)
-        if hit is None or _excluded(c, it.codings, it.text) or _after(it.performed, as_of):
+        if hit is None or _excluded(c, it.codings) or _after(it.performed, as_of):
             continue
         reasons: list[str] = []
         if c.within_days is not None:
@@ -329,8 +321,6 @@ def match_procedures(c: CompiledCriterion, ctx: Context, lenient: bool) -> list[
 
 
 def match_allergies(c: CompiledCriterion, ctx: Context, lenient: bool) -> list[Match]:
-    if ctx.tokens is not None and c.vs_tokens.isdisjoint(ctx.tokens):
-        return []
     out: list[Match] = []
     for it in ctx.record.allergies:
         if it.verification in IGNORED_VERIFICATION or _after(it.recorded, ctx.as_of):
@@ -338,7 +328,7 @@ def match_allergies(c: CompiledCriterion, ctx: Context, lenient: bool) -> list[M
         if c.status == "current" and it.clinical_status in RESOLVED_CLINICAL:
             continue
         hit = _match_vs(c.valuesets, it.codings, it.text)
-        if hit is None or _excluded(c, it.codings, it.text):
+        if hit is None or _excluded(c, it.codings):
             continue
         reasons = []
         if it.verification in UNCERTAIN_VERIFICATION:
@@ -448,7 +438,10 @@ MATCHERS: dict[str, Callable[[CompiledCriterion, Context, bool], list[Match]]] =
 def match_all(criteria: Iterable[CompiledCriterion], ctx: Context, lenient: bool,
               rule_id: str) -> list[Match]:
     out: list[Match] = []
+    tokens = ctx.tokens
     for c in criteria:
+        if tokens is not None and c.vs_tokens and c.vs_tokens.isdisjoint(tokens):
+            continue  # no record touches its value sets (engine/index.py)
         if c.kind == "note":
             out.extend(match_notes(c, ctx, lenient, rule_id))
         else:

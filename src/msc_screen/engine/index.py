@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..knowledge.compiled import CompiledCriterion, CompiledRule, CompiledRuleset
+from ..knowledge.compiled import RECORD_KINDS, CompiledCriterion, CompiledRule, CompiledRuleset
 from ..model import Coding, PatientRecord
 from ..terminology.valueset import KNOWN_KEYS, CompiledValueSet
 
-SCANNED_KINDS = ("condition", "observation", "medication", "procedure", "allergy")
+SCANNED_KINDS = RECORD_KINDS
 ALWAYS = "*"  # token of criteria the index cannot rule out (demographics, other rules)
 
 

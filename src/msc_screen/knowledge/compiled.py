@@ -15,6 +15,9 @@ from ..terminology.valueset import CompiledValueSet
 from .loader import KnowledgeBase
 from .schema import Action, Citation, Criterion, PolicyDef, RuleDef, SeverityName, ValueSetDef
 
+# criterion kinds matched against a patient's coded records by value set
+RECORD_KINDS = ("condition", "observation", "medication", "procedure", "allergy")
+
 
 @dataclass(frozen=True, slots=True)
 class CompiledCriterion:
@@ -193,7 +196,8 @@ def compile_ruleset(kb: KnowledgeBase, policy: PolicyDef, policy_sha256: str) ->
                 kind=c.kind,
                 label=c.label,
                 valuesets=valuesets,
-                vs_tokens=frozenset(f"{c.kind}:{v.id}" for v in valuesets),
+                vs_tokens=frozenset(f"{c.kind}:{v.id}" for v in valuesets)
+                if c.kind in RECORD_KINDS else frozenset(),
                 excludes=vs_list(c.exclude_valuesets),
                 ended_by=tuple(vs(x) for x in c.ended_by),
                 status=c.status,
