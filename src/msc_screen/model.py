@@ -94,7 +94,6 @@ class Evidence(Struct, frozen=True):
         return d
 
 
-_FINDING_DICTS: dict[int, tuple[Finding, dict[str, Any]]] = {}
 # Serialised evidence-free findings; holding the finding keeps its id() from being reused.
 _FINDING_JSON: dict[int, tuple[Finding, bytes]] = {}
 
@@ -112,14 +111,6 @@ class Finding(Struct, frozen=True):
     actions: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        if not self.evidence:  # shared, immutable findings: serialise once
-            cached = _FINDING_DICTS.get(id(self))
-            if cached is not None and cached[0] is self:
-                return dict(cached[1])
-            d = self._to_dict()
-            if len(_FINDING_DICTS) < 50_000:
-                _FINDING_DICTS[id(self)] = (self, d)
-            return dict(d)
         return self._to_dict()
 
     def to_json(self) -> bytes:

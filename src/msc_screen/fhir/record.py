@@ -169,8 +169,6 @@ class RecordBuilder:
         self.observation_codes = observation_codes
         self.procedure_codes = procedure_codes
         self._records: dict[str, PatientRecord] = {}
-        self._births: dict[str, DateRange | None] = {}
-        self._deferred_age: list[tuple[str, str, Any]] = []
         self.errors: list[InputError] = []
         self.shared_warnings: list[str] = []
 

@@ -138,18 +138,6 @@ class Observation(FClinical, tag="Observation"):
     referenceRange: Raw = _EMPTY
 
 
-class ObservationValue(Struct):
-    """The value parts of an Observation, decoded from its raw fields on demand."""
-
-    valueQuantity: FQuantity | None = None
-    valueCodeableConcept: FCodeableConcept | None = None
-    valueString: str | None = None
-    valueBoolean: bool | None = None
-    valueInteger: int | None = None
-    interpretation: list[FCodeableConcept] | None = None
-    referenceRange: list[FRange] | None = None
-
-
 class _MedicationUse(FClinical):
     medicationCodeableConcept: FCodeableConcept | None = None
     medicationReference: FReference | None = None
