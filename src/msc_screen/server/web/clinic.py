@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from ...engine import evaluate
 from ...knowledge import get_ruleset
+from ...knowledge.schema import RuleDef
 from ...questionnaire import FormDef, build_form
 from ...store import Database
 from ...store import audit as audit_log
@@ -44,6 +45,13 @@ SIGN_OFF_OUTCOMES = {
 # Outcomes that depart from a `contraindicated` decision and so need a written reason.
 DEPARTS_FROM_CONTRAINDICATED = {"proceed-to-consultation"}
 
+
+
+def rule_definition(rule_id: str) -> RuleDef | None:
+    """A rule's own text (rationale, patient text) from the knowledge base. It belongs to the
+    rule, not to the policy a screening ran under, and a stored policy name cannot always be
+    loaded again (a policy given as a YAML file is found by path, not by name)."""
+    return get_ruleset(None).kb.rules.get(rule_id)
 
 class ClinicError(ValueError):
     """A request the clinic refuses, with a message fit to show the user."""

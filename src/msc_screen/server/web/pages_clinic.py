@@ -10,7 +10,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 from starlette.datastructures import FormData, UploadFile
 
-from ...knowledge import get_ruleset
 from ...store.clinic_models import (
     Invitation,
     Patient,
@@ -20,7 +19,7 @@ from ...store.clinic_models import (
     UploadedRecord,
     User,
 )
-from .clinic import SIGN_OFF_OUTCOMES, ClinicError
+from .clinic import SIGN_OFF_OUTCOMES, ClinicError, rule_definition
 from .deps import (
     Forbidden,
     checked_form,
@@ -184,18 +183,13 @@ def _patient_context(request: Request, pid: int, assessment_id: int | None = Non
 
 
 def _findings(a: StoredAssessment) -> list[dict[str, Any]]:
-    """Findings worth a clinician's eye first (present, then unknown), with the rule's
-    rationale and citations from the knowledge base."""
-    ruleset = get_ruleset(a.policy_name)
-    rank = {"present": 0, "unknown": 1, "absent": 2}
+    """The findings in the engine's order (present, then unknown, then absent; worst first),
+    with each rule's rationale from the knowledge base."""
     out = []
     doc: dict[str, Any] = a.document
-    for f in sorted(doc.get("findings", []), key=lambda f: rank.get(f.get("status"), 3)):
-        try:
-            rationale = ruleset.rule(f["rule"]).definition.rationale
-        except KeyError:
-            rationale = None
-        out.append({**f, "rationale": rationale})
+    for f in doc.get("findings", []):
+        rule = rule_definition(f["rule"])
+        out.append({**f, "rationale": rule.rationale if rule else None})
     return out
 
 

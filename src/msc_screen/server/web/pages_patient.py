@@ -13,12 +13,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from ...knowledge import get_ruleset
 from ...knowledge.schema import Question
 from ...questionnaire import FormDef, answers_from_response, enabled_questions, parse_form
 from ...questionnaire.build import Section
 from ...store.clinic_models import StoredAssessment
-from .clinic import ClinicError
+from .clinic import ClinicError, rule_definition
 from .deps import checked_form, clinic, field, render
 
 router = APIRouter()
@@ -206,16 +205,12 @@ def patient_result(stored: StoredAssessment) -> dict[str, Any]:
     """What the patient is told: the rules' own patient text for what was found, in neutral
     words. Never a verdict on whether treatment is possible."""
     doc: dict[str, Any] = stored.document
-    ruleset = get_ruleset(stored.policy_name)
     discuss, ask = [], []
     for f in doc.get("findings", []):
         if f.get("status") == "present" and f.get("severity") in ("contraindicated",
                                                                   "physician-review"):
-            try:
-                text = ruleset.rule(f["rule"]).definition.patient_text
-            except KeyError:
-                text = None
-            discuss.append({"title": f.get("title"), "text": text})
+            rule = rule_definition(f["rule"])
+            discuss.append({"title": f.get("title"), "text": rule.patient_text if rule else None})
         elif f.get("status") == "unknown" and f.get("severity") == "needs-information":
             ask.append({"title": f.get("title")})
     return {"discuss": discuss, "ask": ask}
