@@ -55,9 +55,16 @@ def serve(
     import os
 
     from ..server.config import ENV_SERVE_SETTINGS
+    from ..server.web.config import ENV_SECRET
 
     settings.create_schema = False
     os.environ[ENV_SERVE_SETTINGS] = settings.to_env()
+    if not os.environ.get(ENV_SECRET):
+        # one key for every worker process (inherited), or a form served by one worker fails
+        # its CSRF check in another; still new on every start, as with one worker
+        import secrets
+
+        os.environ[ENV_SECRET] = secrets.token_urlsafe(32)
     uvicorn.run("msc_screen.server.app:create_app_from_env", factory=True, workers=workers,
                 host=host, port=port, log_level="info", access_log=False)
 

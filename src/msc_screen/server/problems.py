@@ -85,8 +85,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _internal(req: Request, exc: Exception) -> FhirResponse:
         # Type only: exception text may quote request content (patient data).
-        log.error("internal error on %s %s: %s", req.method, req.url.path,
-                  type(exc).__name__)
+        # the route template, never the concrete path: /p/{token}/... carries a patient's
+        # live invitation token
+        route = getattr(req.scope.get("route"), "path", None) or "<unmatched>"
+        log.error("internal error on %s %s: %s", req.method, route, type(exc).__name__)
         return FhirResponse(operation_outcome([issue(
             "internal error; the server log has the error type", code="exception")]),
             status_code=500)
