@@ -340,3 +340,39 @@ def test_an_unlistable_directory_is_an_error_not_silently_skipped(population, tm
     assert any(e["source"].endswith("site-b") and "cannot list directory" in e["reason"]
                for e in errors)
     assert result.stats.total == PATIENTS and result.errors >= 1
+
+
+def test_ndjson_medication_references_resolve_across_partitions(tmp_path):
+    """Medications are shared, not patient-bound: each spill unit finds them by id (from the
+    medications spill) however the patients are partitioned."""
+    from msc_screen.batch import plan
+
+    export = tmp_path / "export"
+    export.mkdir()
+    pats = [f"pt{i}" for i in range(40)]
+    (export / "Patient.ndjson").write_bytes(b"".join(orjson.dumps(
+        {"resourceType": "Patient", "id": p, "gender": "male", "birthDate": "1970-01-01"}) + b"\n"
+        for p in pats))
+    (export / "Medication.ndjson").write_bytes(orjson.dumps(
+        {"resourceType": "Medication", "id": "tac", "code": {"coding": [
+            {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "42316"}]}}) + b"\n")
+    (export / "MedicationRequest.ndjson").write_bytes(b"".join(orjson.dumps(
+        {"resourceType": "MedicationRequest", "id": f"mr-{p}", "status": "active",
+         "intent": "order", "subject": {"reference": f"Patient/{p}"},
+         "authoredOn": "2025-10-01", "medicationReference": {"reference": "Medication/tac"}})
+        + b"\n" for p in pats[::2]))
+    old = plan.PARTITION_BYTES
+    plan.PARTITION_BYTES = 1024  # several partitions from a tiny export
+    try:
+        out = tmp_path / "out"
+        result = run_batch(BatchOptions(inputs=[str(export)], as_of=AS_OF, out=out))
+    finally:
+        plan.PARTITION_BYTES = old
+    assert result.units > 1
+    on_drug = set()
+    for a in _lines((out / "assessments.ndjson").read_bytes()):
+        f = next(f for f in a["findings"] if f["rule"] == "immune-disorder")
+        if f["status"] == "present":
+            assert f["evidence"][0]["reference"].startswith("MedicationRequest/")
+            on_drug.add(a["patient"]["id"])
+    assert on_drug == set(pats[::2])

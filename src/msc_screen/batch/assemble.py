@@ -12,7 +12,6 @@ to temporary names and renamed at the end: a kill leaves no half-written output,
 from __future__ import annotations
 
 import os
-import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import orjson
 
 from ..knowledge.compiled import CompiledRuleset
+from .partition import bucket
 from .plan import Manifest, Unit, WorkDir, atomic_write, write_chunks
 from .stats import AGE_BANDS, UNKNOWN, Stats
 from .work import csv_block, new_stats, summary_columns
@@ -83,7 +83,7 @@ class DuplicateCheck:
             return
         parts: dict[int, list[str]] = {}
         for pid in ids:
-            parts.setdefault(zlib.crc32(pid.encode()) % self.buckets, []).append(pid)
+            parts.setdefault(bucket(pid, self.buckets), []).append(pid)
         for b, part in parts.items():
             self.files[b].write(orjson.dumps(part) + b"\n")
 

@@ -18,11 +18,10 @@ import msgspec
 import orjson
 
 from ..errors import InputError
+from ..fhir.record import patient_id_of
 from ..fhir.structs import READ_TYPES
 from .plan import Manifest, WorkDir
 
-# Resource types the record builder reads (others need no spilling).
-PATIENT_TYPES: frozenset[str] | None = READ_TYPES
 MEDICATIONS = "medications.spill"
 
 
@@ -38,15 +37,6 @@ class _Head(msgspec.Struct):
 
 
 _HEAD = msgspec.json.Decoder(_Head)
-
-
-def patient_of_reference(ref: str) -> str | None:
-    if ref.startswith("urn:uuid:"):
-        return ref[len("urn:uuid:"):]
-    idx = ref.rfind("Patient/")
-    if idx >= 0:
-        return ref[idx + len("Patient/"):].split("/_history")[0] or None
-    return None
 
 
 def bucket(pid: str, partitions: int) -> int:
@@ -105,17 +95,15 @@ def partition(manifest: Manifest, work: WorkDir, on_line: Callable[[], None] | N
                                                  line=lineno, field="resourceType").to_dict())
                         continue
                     found += 1
-                    tag = orjson.dumps([src_idx, lineno])
-                    if rtype == "Medication":
-                        meds.write(tag + b"\t" + raw + b"\n")
+                    if rtype == "Medication":  # shared: every unit reads them by id
+                        meds.write(orjson.dumps([src_idx, lineno, head.id]) + b"\t" + raw
+                                   + b"\n")
                         continue
                     if rtype == "Patient":
                         pid = head.id
-                    elif PATIENT_TYPES is None or rtype in PATIENT_TYPES:
+                    elif rtype in READ_TYPES:
                         ref = head.subject or head.patient
-                        pid = patient_of_reference(ref.reference) if ref and ref.reference else None
-                        if pid is None and PATIENT_TYPES is None:
-                            continue
+                        pid = patient_id_of(ref.reference) if ref and ref.reference else None
                     else:
                         continue  # Encounter, Practitioner, ...: nothing the rules read
                     if not pid:

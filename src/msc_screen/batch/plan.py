@@ -17,9 +17,9 @@ from typing import Any
 import orjson
 
 from ..errors import InputError
-from ..fhir.reader import iter_paths
+from ..fhir.reader import is_ndjson, iter_paths
 
-MANIFEST_VERSION = 3
+MANIFEST_VERSION = 4  # 4: the medications spill tags each line with the Medication's id
 # Bundle files per work unit: enough units to balance many workers (TARGET_UNITS), each big
 # enough that its fixed cost (task dispatch, unit file, assembly) is small per patient, and
 # small enough that a kill loses little work.
@@ -33,10 +33,6 @@ IOV_MAX = 1024  # buffers per writev (the Linux limit)
 
 def bundles_per_unit(files: int) -> int:
     return max(MIN_BUNDLES_PER_UNIT, min(MAX_BUNDLES_PER_UNIT, -(-files // TARGET_UNITS)))
-
-
-def is_ndjson(path: str) -> bool:
-    return path.lower().removesuffix(".gz").endswith((".ndjson", ".jsonl"))
 
 
 @dataclass

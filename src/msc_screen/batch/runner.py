@@ -127,7 +127,8 @@ def run_batch(opts: BatchOptions, on_phase: Callable[[str, int, int], Any] | Non
     if manifest.ndjson_files and not (manifest.partitioned and work.parts.is_dir()):
         if on_phase:
             on_phase("partition", 0, 0)
-        partition(manifest, work, on_line=lambda: killer.tick("partition"))
+        partition(manifest, work, on_line=(lambda: killer.tick("partition"))
+                  if killer.stage == "partition" else None)
     lap("plan")
     units = manifest.units()
     if opts.resume and not check_units(work, units):
@@ -229,7 +230,6 @@ def _unit_dict(u: Unit) -> dict[str, Any]:
 
 def _execute_local(pending: list[Unit], job: Job, workers: int, asm: Assembler,
                    done: Callable[[str, bytes | list[bytes] | None, int], None]) -> None:
-    engine_for(job.policy)  # load once; forked workers inherit it
     if workers <= 1 or len(pending) == 1:
         for u in pending:
             data = run_unit(_unit_dict(u), job)

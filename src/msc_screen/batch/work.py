@@ -21,6 +21,7 @@ import orjson
 
 from ..api import default_notes_extractor
 from ..engine import NotesExtractor, evaluate
+from ..engine.context import age_on
 from ..errors import InputError
 from ..fhir.reader import ReadResult, read_bytes, slurp
 from ..fhir.record import RecordBuilder
@@ -29,6 +30,7 @@ from ..knowledge.compiled import CompiledRuleset
 from ..model import PatientRecord
 from ..terminology.valueset import KNOWN_KEYS
 from .partition import MEDICATIONS
+from .plan import WorkDir
 from .stats import AGE_BANDS, UNKNOWN, Stats
 
 COLUMNS_FIXED = ("patient_id", "decision")
@@ -46,14 +48,9 @@ class Job:
     damaged_sources: tuple[str, ...]
 
 
-_cache: dict[str | None, tuple[CompiledRuleset, NotesExtractor | None]] = {}
-
-
 def engine_for(policy: str | None) -> tuple[CompiledRuleset, NotesExtractor | None]:
-    hit = _cache.get(policy)
-    if hit is None:
-        hit = _cache[policy] = (get_ruleset(policy), default_notes_extractor())
-    return hit
+    """The ruleset and notes extractor every unit uses (both cached per process)."""
+    return get_ruleset(policy), default_notes_extractor()
 
 
 def summary_columns(ruleset: CompiledRuleset) -> list[str]:
@@ -68,8 +65,7 @@ def new_stats(ruleset: CompiledRuleset) -> Stats:
 def age_band(rec: PatientRecord, as_of: dt.date) -> str:
     if rec.birth_date is None:
         return UNKNOWN
-    b = rec.birth_date.lo
-    age = as_of.year - b.year - ((as_of.month, as_of.day) < (b.month, b.day))
+    age = age_on(rec.birth_date.lo, as_of)  # the age the rules used
     for lo, hi, name in AGE_BANDS:
         if lo <= age <= hi:
             return name
@@ -186,15 +182,9 @@ def run_bundles(paths: list[str], job: Job) -> list[bytes]:
 def run_partition(index: int, job: Job) -> list[bytes]:
     """Screen the patients of one spill: per patient, one ReadResult per source file, so a bad
     resource rejects only that file's part of that patient's record (and says so)."""
-    work = Path(job.work)
-    meds: dict[str, tuple[int, bytes]] = {}
-    for line in (work / "parts" / MEDICATIONS).read_bytes().splitlines():
-        tag, raw = line.split(b"\t", 1)
-        _, lineno = orjson.loads(tag)
-        mid = orjson.loads(raw).get("id")
-        if isinstance(mid, str):
-            meds.setdefault(f"Medication/{mid}", (lineno, raw))
-    data = (work / "parts" / f"{index:06d}.spill").read_bytes()
+    work = WorkDir(Path(job.work).parent)
+    meds = _medications(work.parts / MEDICATIONS)
+    data = work.part_file(index).read_bytes()
     by_patient: dict[str, list[tuple[int, int, bytes]]] = defaultdict(list)
     for line in data.splitlines():
         tag, raw = line.split(b"\t", 1)
@@ -218,6 +208,27 @@ def run_partition(index: int, job: Job) -> list[bytes]:
     extra = [f"input {s} had unreadable lines (see errors.ndjson); records may lack its "
              "resources" for s in job.damaged_sources]
     return screen_records(records, errors, job, len(data), extra)
+
+
+_meds: dict[str, dict[str, tuple[int, bytes]]] = {}  # per process: each unit needs them all
+
+
+def _medications(path: Path) -> dict[str, tuple[int, bytes]]:
+    """``Medication/<id>`` → (line, resource) from the shared medications spill, read once per
+    process (a worker screens many partitions of one run)."""
+    st = path.stat()
+    key = f"{path}:{st.st_size}:{st.st_mtime_ns}"
+    hit = _meds.get(key)
+    if hit is None:
+        hit = {}
+        for line in path.read_bytes().splitlines():
+            tag, raw = line.split(b"\t", 1)
+            _, lineno, mid = orjson.loads(tag)
+            if isinstance(mid, str):
+                hit.setdefault(f"Medication/{mid}", (lineno, raw))
+        _meds.clear()  # one run at a time
+        _meds[key] = hit
+    return hit
 
 
 def _slice(source: str, lines: list[tuple[int, bytes]]) -> ReadResult:

@@ -35,6 +35,11 @@ class ReadResult:
     error: InputError | None = None
 
 
+def is_ndjson(name: str) -> bool:
+    """NDJSON by file name (``.ndjson``, ``.jsonl``, either gzipped)."""
+    return name.lower().removesuffix(".gz").endswith((".ndjson", ".jsonl"))
+
+
 def iter_paths(paths: Iterable[str | Path]) -> Iterator[str | InputError]:
     """Expand directories (sorted, recursive) to FHIR files; a missing path is an error."""
     for raw in paths:
@@ -125,8 +130,7 @@ def read_file(path: Path) -> ReadResult:
         return ReadResult(source, error=InputError(source, f"cannot read ({exc.strerror})"))
     except InputError as exc:
         return ReadResult(source, error=exc)
-    ndjson = path.name.lower().removesuffix(".gz").endswith((".ndjson", ".jsonl"))
-    return read_bytes(data, source, ndjson=ndjson)
+    return read_bytes(data, source, ndjson=is_ndjson(path.name))
 
 
 def read_bytes(data: bytes, source: str = "<bytes>", *, ndjson: bool | None = None) -> ReadResult:

@@ -29,7 +29,7 @@ from ..model import (
 )
 from ..terminology.systems import system_key
 from .dates import BadDate, add_years, parse_date
-from .reader import ReadResult
+from .reader import ReadResult, is_ndjson
 from .structs import (
     BOOL_DECODER,
     CC_DECODER,
@@ -90,6 +90,18 @@ def _status(cc: FCodeableConcept | None) -> str | None:
     for c in cc.coding:
         if c.code:
             return c.code.strip().lower()
+    return None
+
+
+def patient_id_of(reference: str) -> str | None:
+    """The patient id a subject reference names: ``urn:uuid:<id>`` or ``[base/]Patient/<id>
+    [/_history/n]``; None for anything else. The batch spills NDJSON by it, so a patient's
+    resources meet in one place only if both read references the same way."""
+    if reference.startswith("urn:uuid:"):
+        return reference[len("urn:uuid:"):] or None
+    idx = reference.rfind("Patient/")
+    if idx >= 0:
+        return reference[idx + len("Patient/"):].split("/_history")[0] or None
     return None
 
 
@@ -205,9 +217,7 @@ class RecordBuilder:
     # -- internals ------------------------------------------------------------------------
     def _reject(self, result: ReadResult, exc: InputError) -> None:
         self.errors.append(exc)
-        if result.ndjson or result.source.lower().removesuffix(".gz").endswith(
-            (".ndjson", ".jsonl")
-        ):
+        if result.ndjson or is_ndjson(result.source):
             self.shared_warnings.append(
                 f"input {exc.source} could not be read; records may lack its resources"
             )
@@ -272,12 +282,9 @@ class RecordBuilder:
         r = ref.reference
         if r in url_to_pid:
             return url_to_pid[r]
-        if r.startswith("urn:uuid:"):
-            return r[len("urn:uuid:"):]
-        marker = "Patient/"
-        idx = r.rfind(marker)
-        if idx >= 0:
-            return r[idx + len(marker):].split("/_history")[0]
+        pid = patient_id_of(r)
+        if pid is not None:
+            return pid
         if only is not None:
             return only
         raise conv.err(f"subject {r!r} does not reference a Patient", "subject.reference")

@@ -24,7 +24,6 @@ from .plant import Planter, Resource
 DECISION_OF = {"contraindicated": "contraindicated", "physician-review": "physician-review",
                "needs-information": "needs-information",
                "recommendation": "no-contraindication-found"}
-RANK = ["contraindicated", "physician-review", "needs-information", "no-contraindication-found"]
 KIND_PREFERENCE = ["condition", "observation", "allergy", "medication", "procedure",
                    "questionnaire"]
 GIVEN = {"female": ["Amara", "Beatriz", "Chen", "Dana", "Elif", "Farah", "Greta", "Hana",

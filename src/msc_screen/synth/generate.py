@@ -44,7 +44,6 @@ class SynthConfig:
     format: str = "bundles"  # bundles | ndjson
     seed: int = 1
     as_of: dt.date = field(default_factory=dt.date.today)
-    prevalence: dict[str, float] | None = None
     policy: str | None = None
     gzip: bool = False
 
