@@ -158,6 +158,27 @@ def test_nothing_found_gives_no_cards(client):
     assert r.json() == {"cards": []}
 
 
+def test_record_warnings_reach_the_clinician_as_a_card(client):
+    """A note linked by URL is not analysed: the screening says so instead of letting 'no
+    contraindication card' read as the whole picture."""
+    patient = {"resourceType": "Patient", "id": "young", "gender": "male",
+               "birthDate": "2012-01-01"}
+    note = {"resourceType": "DocumentReference", "id": "n1", "status": "current",
+            "subject": {"reference": "Patient/young"},
+            "content": [{"attachment": {"contentType": "text/plain",
+                                        "url": "https://ehr.example/notes/n1"}}]}
+    svc = client.app.state.cds
+    prefetch = {k: None for k in svc.services["msc-screen-patient-view"].prefetch}
+    prefetch["patient"] = {"resourceType": "Bundle", "type": "collection",
+                           "entry": [{"resource": patient}, {"resource": note}]}
+    r = client.post(PV, json=request("young", prefetch=prefetch))
+    assert r.status_code == 200
+    cards = assert_valid_response(r.json())
+    assert len(cards) == 1 and cards[0]["indicator"] == "info"
+    assert "warning" in cards[0]["summary"]
+    assert "DocumentReference/n1 attachment 0 is not inline" in cards[0]["detail"]
+
+
 def test_no_prefetch_and_no_server_is_412(client):
     r = client.post(PV, json=request("123"))
     assert r.status_code == 412

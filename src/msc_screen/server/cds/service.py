@@ -152,9 +152,10 @@ class CdsService:
         label = f"msc-screen {a.ruleset.get('version', '')}".strip()
         cards = assessment_cards(a, rules_url=rules_url, hook_instance=req.hookInstance,
                                  source_label=label, override_reasons=self.override_reasons)
-        notice = _incomplete_notice(fetched, label, rules_url)
-        if notice is not None:
-            cards.append(notice)
+        for notice in (_incomplete_notice(fetched, label, rules_url),
+                       _warnings_notice(a, label, rules_url)):
+            if notice is not None:
+                cards.append(notice)
         return {"cards": cards}
 
     async def _gather(self, svc: ServiceDef, req: CdsRequest
@@ -269,6 +270,17 @@ def _incomplete_notice(fetched: FetchResult | None, label: str, url: str
               + "\n".join(parts))
     return notice_card("Screening incomplete: some patient data could not be fetched",
                        detail, source_label=label, url=url, indicator="warning")
+
+
+def _warnings_notice(a: Assessment, label: str, url: str) -> dict[str, Any] | None:
+    """The assessment's warnings (a note not analysed, a record without a code, …): without
+    them, few or no cards would read as the whole picture."""
+    if not a.warnings:
+        return None
+    detail = ("Parts of the record could not be used by the screening; read them before "
+              "relying on its result.\n\n" + "\n".join(f"- {w}" for w in a.warnings))
+    return notice_card(f"Screening read the record with {len(a.warnings)} warning(s)", detail,
+                       source_label=label, url=url, indicator="info")
 
 
 __all__ = ["CdsService"]
