@@ -84,7 +84,7 @@ def _norm(s: str) -> str:
 
 
 def compile_sections(data: Any) -> SectionMap:
-    where = f"msc_screen/notes/{SECTIONS_FILE}"
+    where = f"knowledge/notes/{SECTIONS_FILE}"
     if not isinstance(data, dict) or not isinstance(data.get("sections"), list):
         raise KnowledgeError(where, "expected a mapping with a 'sections' list")
     by_alias: dict[str, tuple[str, frozenset[str], frozenset[str]]] = {}
@@ -123,11 +123,12 @@ def compile_sections(data: Any) -> SectionMap:
 
 @lru_cache(maxsize=1)
 def default_sections() -> SectionMap:
-    raw = (resources.files("msc_screen.notes") / SECTIONS_FILE).read_bytes()
+    # in the knowledge base: they change findings, so the ruleset's sha256 covers them
+    raw = (resources.files("msc_screen") / "knowledge" / "notes" / SECTIONS_FILE).read_bytes()
     try:
         data = load_yaml(raw)
     except yaml.YAMLError as exc:
-        raise KnowledgeError(f"msc_screen/notes/{SECTIONS_FILE}", f"not valid YAML: {exc}"
+        raise KnowledgeError(f"knowledge/notes/{SECTIONS_FILE}", f"not valid YAML: {exc}"
                              ) from None
     return compile_sections(data)
 

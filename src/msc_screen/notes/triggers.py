@@ -79,7 +79,7 @@ def literal_regex(term: str) -> str:
 
 
 def _err(where: str, msg: str) -> KnowledgeError:
-    return KnowledgeError(f"msc_screen/notes/{RULES_FILE}", f"{where}: {msg}")
+    return KnowledgeError(f"knowledge/notes/{RULES_FILE}", f"{where}: {msg}")
 
 
 def _strings(group: dict[str, Any], key: str, where: str) -> list[str]:
@@ -191,7 +191,8 @@ def compile_rules(data: Any) -> TriggerSet:
 def load_rules(path: Path | None = None) -> TriggerSet:
     """Parse and compile the packaged trigger file (or ``path``)."""
     if path is None:
-        raw = (resources.files("msc_screen.notes") / RULES_FILE).read_bytes()
+        # in the knowledge base: they change findings, so the ruleset's sha256 covers them
+        raw = (resources.files("msc_screen") / "knowledge" / "notes" / RULES_FILE).read_bytes()
     else:
         raw = path.read_bytes()
     try:
