@@ -11,10 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ..api import parse_as_of
+from ..render.text import DECISION_STYLE
 from .common import EXIT_OK, fail
-
-DECISION_STYLE = {"contraindicated": "bold red", "physician-review": "dark_orange",
-                  "needs-information": "yellow", "no-contraindication-found": "green"}
 
 
 def demo(

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ..model import DECISIONS
+
 if TYPE_CHECKING:
     from jinja2 import Template
 
@@ -28,8 +30,6 @@ TEMPLATES = Path(__file__).with_name("templates")
 VENDOR = Path(__file__).with_name("vendor")
 VENDOR_SCRIPTS = ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js")  # load order
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"  # an identifier; never fetched
-DECISIONS = ("contraindicated", "physician-review", "needs-information",
-             "no-contraindication-found")
 DECISION_COLOURS = {"contraindicated": "#b2182b", "physician-review": "#ef8a62",
                     "needs-information": "#fddb6d", "no-contraindication-found": "#67a9cf"}
 REMAINING_COLOUR, EXCLUDED_COLOUR = "#4d9221", "#c51b7d"

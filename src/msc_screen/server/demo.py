@@ -13,11 +13,10 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from ..fhir.reader import iter_files
-from ..store.clinic_models import Patient, User
+from ..store.clinic_models import ROLES, Patient, User
 from .config import Settings
 
 DEMO_DIR = Path("demo-data")
-ROLES = ("staff", "physician", "admin")
 
 
 def seed(app: object, patients_dir: str | Path | None, base_url: str,

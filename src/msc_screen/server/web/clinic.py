@@ -22,6 +22,7 @@ from ...questionnaire import FormDef, build_form
 from ...store import Database
 from ...store import audit as audit_log
 from ...store.clinic_models import (
+    ROLES,
     AppSetting,
     Invitation,
     Patient,
@@ -123,7 +124,7 @@ class Clinic:
     def create_user(self, username: str, password: str, role: str, actor: str = "system"
                     ) -> User:
         username = username.strip()
-        if role not in ("staff", "physician", "admin"):
+        if role not in ROLES:
             raise ClinicError("Role must be staff, physician or admin.")
         if not username or len(username) > 80:
             raise ClinicError("Enter a user name of up to 80 characters.")

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
-from ...store.clinic_models import User
+from ...store.clinic_models import ROLES, User
 from .clinic import Clinic
 from .security import CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE, csrf_ok, csrf_token
 
@@ -55,7 +55,7 @@ def require(request: Request, *roles: str) -> User:
 
 
 def staff_user(request: Request) -> User:
-    return require(request, "staff", "physician", "admin")
+    return require(request, *ROLES)
 
 
 def admin_user(request: Request) -> User:

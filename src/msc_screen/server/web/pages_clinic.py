@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 from starlette.datastructures import FormData, UploadFile
 
+from ...model import DECISIONS
 from ...store.clinic_models import (
     Invitation,
     Patient,
@@ -35,8 +36,6 @@ from .security import SESSION_COOKIE, check_password
 
 router = APIRouter()
 
-DECISIONS = ["contraindicated", "physician-review", "needs-information",
-             "no-contraindication-found"]
 DECISION_WORDS = {
     "contraindicated": "Contraindication reported",
     "physician-review": "Physician review",
