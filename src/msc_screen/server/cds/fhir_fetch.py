@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
-import orjson
+import msgspec
 
 log = logging.getLogger("msc_screen.server.fhir")
 
@@ -23,7 +23,7 @@ _TOKEN = re.compile(r"\{\{\s*context\.(\w+)\s*\}\}")
 
 @dataclass
 class FetchResult:
-    payloads: dict[str, bytes] = field(default_factory=dict)  # key -> raw JSON per page
+    payloads: dict[str, list[bytes]] = field(default_factory=dict)  # key -> raw JSON pages
     failed: dict[str, str] = field(default_factory=dict)  # key -> short reason (no PHI)
     truncated: list[str] = field(default_factory=list)
 
@@ -68,28 +68,32 @@ async def _fetch_one(client: httpx.AsyncClient, base: str, query: str, headers: 
         body = resp.content
         pages.append(body)
         url = None
-        try:
-            doc = orjson.loads(body)
-        except orjson.JSONDecodeError:
+        try:  # only the paging links: the reader decodes each page itself, once
+            head = _PAGE.decode(body)
+        except msgspec.ValidationError:
+            continue  # not a Bundle: no next page; the reader says what is wrong with it
+        except msgspec.DecodeError:
             out.failed[key] = "response is not JSON"
             return
-        if isinstance(doc, dict) and doc.get("resourceType") == "Bundle":
-            for link in doc.get("link") or ():
-                if isinstance(link, dict) and link.get("relation") == "next":
-                    nxt = link.get("url")
-                    if isinstance(nxt, str) and _same_server(nxt, base):
-                        url = nxt
+        if head.resourceType == "Bundle":
+            for link in head.link or ():
+                if link.relation == "next" and link.url and _same_server(link.url, base):
+                    url = link.url
     if pages:
-        out.payloads[key] = b"\n".join(pages) if len(pages) == 1 else _join(pages)
+        out.payloads[key] = pages
 
 
-def _join(pages: list[bytes]) -> bytes:
-    """Pages of one search as one collection Bundle (the reader reads any Bundle)."""
-    entries: list[Any] = []
-    for p in pages:
-        doc = orjson.loads(p)
-        entries += doc.get("entry") or []
-    return orjson.dumps({"resourceType": "Bundle", "type": "collection", "entry": entries})
+class _Link(msgspec.Struct):
+    relation: str | None = None
+    url: str | None = None
+
+
+class _Page(msgspec.Struct):
+    resourceType: str | None = None
+    link: list[_Link] | None = None
+
+
+_PAGE = msgspec.json.Decoder(_Page)
 
 
 async def fetch_all(client: httpx.AsyncClient, base: str, token: str | None,

@@ -191,8 +191,10 @@ class CdsService:
                                   token if isinstance(token, str) else None, missing,
                                   deadline_s=self.settings.fhir_deadline_s,
                                   page_limit=self.settings.fhir_page_limit)
-        for key, data in fetched.payloads.items():
-            results.append(read_bytes(data, f"fhirServer:{key}"))
+        for key, pages in fetched.payloads.items():
+            for i, data in enumerate(pages):
+                name = f"fhirServer:{key}" if len(pages) == 1 else f"fhirServer:{key}[page {i + 1}]"
+                results.append(read_bytes(data, name))
         if self.metrics is not None:
             count = self.metrics.fhir_fetch
             for _ in fetched.payloads:
@@ -215,7 +217,8 @@ class CdsService:
         if record is None:
             stub = read_bytes(msgspec.json.encode({"resourceType": "Patient", "id": patient_id}),
                               "context.patientId")
-            records, _ = build_records([*results, stub], ruleset)
+            # nothing read refers to this id (else it would have a record): the stub alone
+            records, _ = build_records([stub], ruleset)
             record = _pick(records, patient_id) or PatientRecord(id=patient_id)
         day = self.settings.clock().date()
         return evaluate(record, ruleset, day, notes_extractor())
