@@ -13,11 +13,11 @@ from typing import Any
 from ..api import default_notes_extractor
 from ..engine import NotesExtractor, evaluate
 from ..errors import KnowledgeError
-from ..fhir.reader import read_bytes
+from ..fhir.reader import ReadResult, read_bytes
 from ..fhir.record import build_records
 from ..knowledge import get_ruleset
 from ..knowledge.compiled import CompiledRuleset
-from ..model import Assessment
+from ..model import Assessment, PatientRecord
 from .config import Settings
 from .problems import ApiProblem, input_error_issue
 
@@ -51,13 +51,20 @@ def parse_day(value: str | None, settings: Settings, field: str = "as_of") -> dt
                          code="value", expression=field) from None
 
 
-def screen_bytes(data: bytes, source: str, day: dt.date, ruleset: CompiledRuleset,
-                 ) -> list[Assessment]:
-    """Screen every patient in a FHIR JSON payload; any bad resource → 400 naming it."""
-    records, errors = build_records([read_bytes(data, source)], ruleset)
+def records_or_400(results: list[ReadResult], ruleset: CompiledRuleset
+                   ) -> list[PatientRecord]:
+    """Patient records from what was read; any bad resource → 400 naming it (every door)."""
+    records, errors = build_records(results, ruleset)
     if errors:
         raise ApiProblem(400, errors[0].describe(),
                          issues=[input_error_issue(e) for e in errors[:50]])
+    return records
+
+
+def screen_bytes(data: bytes, source: str, day: dt.date, ruleset: CompiledRuleset,
+                 ) -> list[Assessment]:
+    """Screen every patient in a FHIR JSON payload; any bad resource → 400 naming it."""
+    records = records_or_400([read_bytes(data, source)], ruleset)
     if not records:
         raise ApiProblem(422, f"{source}: no patient found (a Patient resource or resources "
                          "with a subject reference are needed)", code="required")

@@ -20,8 +20,8 @@ from ...render.cards import assessment_cards, notice_card
 from ...store import Database
 from ...store.models import CdsFeedback
 from ..config import Settings
-from ..problems import ApiProblem, input_error_issue
-from ..screening import notes_extractor, resolve_ruleset
+from ..problems import ApiProblem
+from ..screening import notes_extractor, records_or_400, resolve_ruleset
 from .auth import AuthError, DbReplayCache, JwtVerifier, load_clients
 from .fhir_fetch import FetchResult, fetch_all, render_template
 from .orders import MscOrderMatcher
@@ -209,11 +209,7 @@ class CdsService:
         from ...engine import evaluate
 
         ruleset = resolve_ruleset(self.settings)
-        records, errors = build_records(results, ruleset)
-        if errors:
-            raise ApiProblem(400, errors[0].describe(),
-                             issues=[input_error_issue(e) for e in errors[:50]])
-        record = _pick(records, patient_id)
+        record = _pick(records_or_400(results, ruleset), patient_id)
         if record is None:
             stub = read_bytes(msgspec.json.encode({"resourceType": "Patient", "id": patient_id}),
                               "context.patientId")
