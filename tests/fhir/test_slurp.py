@@ -91,3 +91,20 @@ def test_resource_type_table_holds_only_r4_type_names() -> None:
     assert {"Patient", "Condition", "VisionPrescription"} <= R4_RESOURCE_TYPES
     result = reader.read_bytes(b'{"resourceType": "#", "id": "x"}', "odd.json")
     assert result.error is not None and "unknown resourceType" in result.error.reason
+
+
+def test_reader_filter_keeps_a_code_the_value_sets_would_match() -> None:
+    """Observations no rule reads are not materialised; the filter must compare codes the way
+    the value sets do (trimmed), or a padded code is dropped before any rule sees it."""
+    from msc_screen import screen
+
+    res = [{"resourceType": "Patient", "id": "p", "gender": "female", "birthDate": "1990-01-01"},
+           {"resourceType": "Observation", "id": "o", "status": "final",
+            "subject": {"reference": "Patient/p"}, "effectiveDateTime": "2026-11-20",
+            "code": {"coding": [{"system": "http://loinc.org", "code": " 2106-3 "}]},
+            "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct",
+                                                 "code": "10828004"}]}}]
+    a = screen(res, as_of="2026-11-24")
+    pregnancy = next(f for f in a.findings if f.rule == "pregnancy")
+    assert pregnancy.status == "present"
+    assert pregnancy.evidence[0].reference == "Observation/o"

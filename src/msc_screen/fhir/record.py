@@ -78,7 +78,8 @@ def _wanted(cc: FCodeableConcept | None, codes: frozenset[str] | None) -> bool:
         return False
     known = False
     for c in cc.coding or ():
-        if c.code in codes:
+        # value sets compare codes trimmed (terminology.systems.normalise_code), so must this
+        if c.code is not None and (c.code in codes or c.code.strip() in codes):
             return True
         known = known or system_key(c.system) is not None
     return not known and bool(cc.text)
