@@ -7,6 +7,7 @@ from typing import Protocol
 
 from ..knowledge.compiled import CompiledRule, CompiledRuleset
 from ..model import (
+    DECISIONS,
     SEVERITY_RANK,
     Assessment,
     Decision,
@@ -151,6 +152,18 @@ def _plan(ruleset: CompiledRuleset) -> tuple[tuple[CompiledRule, frozenset[str],
     return hit
 
 
+def _unmatched(rule: CompiledRule, ctx: Context) -> Finding:
+    """The finding of a rule with sex or age limits that nothing in the record can match: a
+    function of the patient's sex and age alone, so kept per (sex, age) on the rule."""
+    key = ("unmatched", ctx.record.gender, ctx.age)
+    hit: Finding | None = rule.memo.get(key)
+    if hit is None:
+        hit = evaluate_rule(rule, ctx)
+        if len(rule.memo) < 5_000:
+            rule.memo[key] = hit
+    return hit
+
+
 def evaluate_rule(rule: CompiledRule, ctx: Context) -> Finding:
     why_not = _applicable(rule, ctx)
     if why_not is not None:
@@ -184,17 +197,21 @@ def _match_rule(rule: CompiledRule, ctx: Context) -> Finding | None:
 
 
 _STATUS_RANK = {"present": 0, "unknown": 1, "absent": 2}
+_ORDER = {(st, sev): (r, SEVERITY_RANK[sev]) for st, r in _STATUS_RANK.items()
+          for sev in SEVERITY_RANK}
 
 
 def _order(f: Finding) -> tuple[int, int]:
     """Findings worst-first (a stable sort keeps rule order within a rank)."""
-    return _STATUS_RANK[f.status], SEVERITY_RANK[f.severity]
+    return _ORDER[f.status, f.severity]
+
+
+_DECISION_RANK = {d: i for i, d in enumerate(DECISIONS)}
 
 
 def decide(findings: tuple[Finding, ...]) -> Decision:
     worst: Decision = "no-contraindication-found"
-    rank = {"contraindicated": 0, "physician-review": 1, "needs-information": 2,
-            "no-contraindication-found": 3}
+    rank = _DECISION_RANK
     for f in findings:
         if f.status == "absent":
             continue
@@ -230,8 +247,8 @@ def evaluate(
     birth = record.birth_date
     age = age_on(birth.lo, as_of) if birth is not None else None
     mentions, docs = _note_mentions(record.notes, notes)
-    ctx = Context(record=record, as_of=as_of, age=age, mentions=mentions,
-                  tokens=record_tokens(record, ruleset, mentions))
+    tokens = record_tokens(record, ruleset, mentions)
+    ctx = Context(record=record, as_of=as_of, age=age, mentions=mentions, tokens=tokens)
     warnings = list(dict.fromkeys(record.warnings))
     if not record.has_patient_resource:
         warnings.append("no Patient resource: sex- and age-specific rules applied conservatively")
@@ -247,12 +264,14 @@ def evaluate(
         warnings.append(f"{sum(d['status'] == 'not analysed' for d in docs)} clinical note(s) "
                         "not analysed: read them before relying on this result")
     findings: list[Finding] = []
-    tokens = ctx.tokens
+    by_rule = ctx.findings
     for rule, rule_toks, plain, default in _plan(ruleset):
-        # the common case, inline: a rule for everyone that nothing in the record can match
-        f = default if plain and tokens is not None and tokens.isdisjoint(rule_toks) else \
-            evaluate_rule(rule, ctx)
-        ctx.findings[rule.id] = f
+        # the common cases, inline: a rule that nothing in the record can match
+        if tokens.isdisjoint(rule_toks):
+            f = default if plain else _unmatched(rule, ctx)
+        else:
+            f = evaluate_rule(rule, ctx)
+        by_rule[rule.id] = f
         findings.append(f)
     ordered = tuple(sorted(findings, key=_order))
     return Assessment(
