@@ -28,6 +28,7 @@ from ..model import (
     ProcedureItem,
 )
 from ..terminology.systems import system_key
+from ..terminology.valueset import CodeFilter
 from .dates import BadDate, add_years, parse_date
 from .reader import ReadResult, is_ndjson
 from .structs import (
@@ -69,20 +70,25 @@ def _codings(cc: FCodeableConcept | None) -> tuple[Coding, ...]:
     return tuple(out)
 
 
-def _wanted(cc: FCodeableConcept | None, codes: frozenset[str] | None) -> bool:
-    """Could a rule read this record? Yes when no filter, when a code is one the rules use,
-    or when nothing is coded in a known system (free-text patterns may then apply)."""
-    if codes is None:
+def _wanted(cc: FCodeableConcept | None, reads: CodeFilter | None, uncoded: bool) -> bool:
+    """Could a rule read this record? Yes when there is no filter, when a code is in one of
+    the kind's value sets, or when nothing is coded in a known system: free-text patterns may
+    then apply, and with ``uncoded`` such a record is kept even without text (a condition
+    without any code still gets its warning)."""
+    if reads is None:
         return True
     if cc is None:
-        return False
+        return uncoded
     known = False
     for c in cc.coding or ():
-        # value sets compare codes trimmed (terminology.systems.normalise_code), so must this
-        if c.code is not None and (c.code in codes or c.code.strip() in codes):
+        code = c.code
+        if not code:
+            continue
+        key = system_key(c.system)
+        if reads.wants(key or c.system, code):
             return True
-        known = known or system_key(c.system) is not None
-    return not known and bool(cc.text)
+        known = known or key is not None
+    return not known and (uncoded or bool(cc.text))
 
 
 def _status(cc: FCodeableConcept | None) -> str | None:
@@ -166,28 +172,26 @@ class _Pending:
     patients: dict[str, Patient] = field(default_factory=dict)
     items: list[tuple[str, str, Any]] = field(default_factory=list)  # (patient key, kind, item)
     medications: dict[str, FCodeableConcept | None] = field(default_factory=dict)
-    observation_codes: frozenset[str] | None = None
-    procedure_codes: frozenset[str] | None = None
+    reads: dict[str, CodeFilter] = field(default_factory=dict)  # record kind -> filter
 
 
 class RecordBuilder:
     """Accumulates files; ``records()`` returns patients sorted by id (deterministic)."""
 
-    def __init__(self, observation_codes: frozenset[str] | None = None,
-                 procedure_codes: frozenset[str] | None = None) -> None:
-        """``observation_codes``/``procedure_codes``: when given, only observations or
-        procedures carrying one of these codes are converted — pass the ruleset's
-        (``CompiledRuleset.observation_codes``) so thousands of vital signs the rules never
-        read are not materialised. Use ``RecordBuilder.for_ruleset(rs)``."""
-        self.observation_codes = observation_codes
-        self.procedure_codes = procedure_codes
+    def __init__(self, reads: dict[str, CodeFilter] | None = None) -> None:
+        """``reads``: per record kind (condition, observation, medication, procedure, allergy),
+        the value sets the rules read; when given, only records that pass are converted —
+        pass the ruleset's (``CompiledRuleset.record_filters``) so thousands of vital signs and
+        diagnoses the rules never read are not materialised. Use ``RecordBuilder.for_ruleset``
+        (records kept whole, for screening under any policy later: no filter)."""
+        self.reads = dict(reads or {})
         self._records: dict[str, PatientRecord] = {}
         self.errors: list[InputError] = []
         self.shared_warnings: list[str] = []
 
     @classmethod
     def for_ruleset(cls, ruleset: Any) -> RecordBuilder:
-        return cls(ruleset.observation_codes, ruleset.procedure_codes)
+        return cls(ruleset.record_filters)
 
     # -- public ---------------------------------------------------------------------------
     def add(self, result: ReadResult) -> bool:
@@ -231,8 +235,7 @@ class RecordBuilder:
 
     def _convert(self, result: ReadResult) -> _Pending:
         conv = _Conv(result.source)
-        pend = _Pending(observation_codes=self.observation_codes,
-                        procedure_codes=self.procedure_codes)
+        pend = _Pending(reads=self.reads)
         url_to_pid: dict[str, str] = {}
         # pass 1: patients and medications (targets of references)
         for item, full_url, line in result.resources:
@@ -341,6 +344,8 @@ class _AgeCondition:
 
 def _condition(res: Any, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, Any]]:
     cc = res.code
+    if not _wanted(cc, pend.reads.get("condition"), True):
+        return
     onset = conv.date(res.onsetDateTime, "onsetDateTime") or conv.period_start(
         res.onsetPeriod, "onsetPeriod")
     abatement = conv.date(res.abatementDateTime, "abatementDateTime") or conv.period_end(
@@ -384,7 +389,7 @@ def _raw(conv: _Conv, dec: msgspec.json.Decoder[Any], raw: msgspec.Raw, fld: str
 
 def _observation(res: Any, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, Any]]:
     cc = res.code
-    if not _wanted(cc, pend.observation_codes):
+    if not _wanted(cc, pend.reads.get("observation"), False):
         return
     codings = _codings(cc)
     eff = (conv.date(res.effectiveDateTime, "effectiveDateTime")
@@ -443,6 +448,8 @@ def _medication(res: Any, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, An
                     cc = c.code
         if cc is None and res.medicationReference.display:
             cc = FCodeableConcept(text=res.medicationReference.display)
+    if not _wanted(cc, pend.reads.get("medication"), True):
+        return
     start = (conv.date(getattr(res, "authoredOn", None), "authoredOn")
              or conv.date(res.effectiveDateTime, "effectiveDateTime")
              or conv.period_start(res.effectivePeriod, "effectivePeriod")
@@ -457,7 +464,7 @@ def _medication(res: Any, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, An
 
 def _procedure(res: Any, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, Any]]:
     cc = res.code
-    if not _wanted(cc, pend.procedure_codes):
+    if not _wanted(cc, pend.reads.get("procedure"), False):
         return
     performed = conv.date(res.performedDateTime, "performedDateTime") or conv.period_start(
         res.performedPeriod, "performedPeriod")
@@ -469,6 +476,8 @@ def _procedure(res: Any, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, Any
 
 def _allergy(res: Any, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, Any]]:
     cc = res.code
+    if not _wanted(cc, pend.reads.get("allergy"), True):
+        return
     yield "allergies", AllergyItem(
         reference=conv.where, codings=_codings(cc), clinical_status=_status(res.clinicalStatus),
         verification=_status(res.verificationStatus),

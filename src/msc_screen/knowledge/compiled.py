@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import PolicyError
 from ..terminology.systems import system_key
-from ..terminology.valueset import CompiledValueSet
+from ..terminology.valueset import CodeFilter, CompiledValueSet
 from .loader import KnowledgeBase
 from .schema import Action, Citation, Criterion, PolicyDef, RuleDef, SeverityName, ValueSetDef
 
@@ -89,8 +89,6 @@ class CompiledRuleset:
     rules: tuple[CompiledRule, ...]
     kb: KnowledgeBase
     policy: PolicyDef
-    _codes: dict[str, frozenset[str] | None] = field(default_factory=dict, compare=False,
-                                                     repr=False)
     # the engine's per-ruleset memos (value-set index); live and die with this ruleset
     memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -103,33 +101,24 @@ class CompiledRuleset:
         return {"name": self.policy_name, "sha256": self.policy_sha256}
 
     @property
-    def observation_codes(self) -> frozenset[str] | None:
-        """Every code an observation criterion can match (None: some value set matches by
-        hierarchy or text, so keep all). The reader converts only observations carrying one
-        of these codes — a superset test on the bare code; the rest cannot change a finding."""
-        return self._codes_read("observation")
-
-    @property
-    def procedure_codes(self) -> frozenset[str] | None:
-        """As ``observation_codes``, for procedures (criteria and ``ended_by`` value sets)."""
-        return self._codes_read("procedure")
-
-    def _codes_read(self, kind: str) -> frozenset[str] | None:
-        if kind in self._codes:
-            return self._codes[kind]
-        codes: set[str] = set()
-        exact_only = True
-        for r in self.rules:
-            for c in (*r.present_if, *r.unknown_if, *r.absent_if):
-                vss = list(c.valuesets) if c.kind == kind else []
-                if kind == "procedure":
-                    vss.extend(c.ended_by)
-                for v in vss:
-                    exact_only = exact_only and v.exact_only()
-                    codes.update(code for _, code in v.exact_codes())
-        result = frozenset(codes) if exact_only else None
-        self._codes[kind] = result
-        return result
+    def record_filters(self) -> dict[str, CodeFilter]:
+        """Per record kind (``RECORD_KINDS``), the value sets its criteria read — plus, for
+        conditions and procedures, the ``ended_by`` sets (a delivery ends a pregnancy) — as a
+        ``CodeFilter``. The reader converts only records that pass (or that carry no code in a
+        known system, which free-text patterns may match): the rest cannot change a finding."""
+        hit: dict[str, CodeFilter] | None = self.memo.get("record-filters")
+        if hit is None:
+            per_kind: dict[str, dict[str, CompiledValueSet]] = {k: {} for k in RECORD_KINDS}
+            for r in self.rules:
+                for c in (*r.present_if, *r.unknown_if, *r.absent_if):
+                    if c.kind in per_kind:
+                        per_kind[c.kind].update((v.id, v) for v in c.valuesets)
+                    for k in ("condition", "procedure"):
+                        per_kind[k].update((v.id, v) for v in c.ended_by)
+            hit = {k: CodeFilter(sorted(v.values(), key=lambda x: x.id))
+                   for k, v in per_kind.items()}
+            self.memo["record-filters"] = hit
+        return hit
 
     def rule(self, rule_id: str) -> CompiledRule:
         for r in self.rules:

@@ -107,3 +107,24 @@ class CompiledValueSet:
 
     def exact_codes(self) -> set[tuple[str, str]]:
         return set(self._include.exact)
+
+
+class CodeFilter:
+    """Could a coding belong to any of a record kind's value sets? The reader converts only
+    records some rule can read: a record whose known codes are in none of them cannot change a
+    finding (hierarchies and ranges included, unlike a bare code set). Memoised per coding."""
+
+    __slots__ = ("_memo", "valuesets")
+
+    def __init__(self, valuesets: Iterable[CompiledValueSet]) -> None:
+        self.valuesets = tuple(valuesets)
+        self._memo: dict[tuple[str | None, str], bool] = {}
+
+    def wants(self, key: str | None, code: str) -> bool:
+        k = (key, code)
+        hit = self._memo.get(k)
+        if hit is None:
+            hit = any(v.contains(key, code) for v in self.valuesets)
+            if len(self._memo) < 200_000:
+                self._memo[k] = hit
+        return hit
