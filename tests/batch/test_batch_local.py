@@ -295,17 +295,18 @@ def test_report_counts_records_without_dates_or_known_codes(tmp_path):
         return orjson.dumps({"resourceType": "Bundle", "type": "collection", "entry": entries})
 
     local = {"coding": [{"system": "http://example.org/local-codes", "code": "X1"}]}
-    snomed = {"coding": [{"system": "http://snomed.info/sct", "code": "38341003"}]}
+    snomed = {"coding": [{"system": "http://snomed.info/sct", "code": "22298006"}]}  # MI
+    unread = {"coding": [{"system": "http://snomed.info/sct", "code": "38341003"}]}  # no rule
     inp = tmp_path / "in"
     inp.mkdir()
     (inp / "a.json").write_bytes(bundle("a", [{"code": local}, {"code": snomed,
                                                                  "onsetDateTime": "2020-01-01"}]))
     (inp / "b.json").write_bytes(bundle("b", [{"code": snomed, "recordedDate": "2021-05-01"},
-                                              {"code": snomed}]))
+                                              {"code": snomed}, {"code": unread}]))
     out = tmp_path / "out"
     result = run_batch(BatchOptions(inputs=[str(inp)], as_of=AS_OF, out=out))
     rec = result.stats.records
-    assert rec[("Condition", "read")] == 4
+    assert rec[("Condition", "read")] == 4  # hypertension: no rule reads it, not converted
     assert rec[("Condition", "no date")] == 2  # a's local code, b's second condition
     assert rec[("Condition", "no known code")] == 1
     html = (out / "report.html").read_text()
