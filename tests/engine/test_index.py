@@ -11,7 +11,12 @@ from hypothesis import given
 
 from msc_screen.api import default_notes_extractor, load_records
 from msc_screen.engine.context import Context, age_on
-from msc_screen.engine.evaluate import _note_mentions, evaluate, evaluate_rule
+from msc_screen.engine.evaluate import (
+    _note_mentions,
+    _plan,
+    evaluate,
+    evaluate_rule,
+)
 from msc_screen.engine.index import record_tokens, rule_tokens
 from msc_screen.knowledge import get_ruleset
 from msc_screen.model import PatientRecord
@@ -28,12 +33,14 @@ def _both_ways(rec: PatientRecord, as_of: dt.date, policy: str | None = None) ->
                    tokens=record_tokens(rec, rs, mentions))
     slow = Context(record=rec, as_of=as_of, age=age, mentions=mentions, tokens=None)
     skipped = 0
-    for rule in rs.rules:
+    for rule, _, _, _, adds in _plan(rs):
         a, b = evaluate_rule(rule, fast), evaluate_rule(rule, slow)
         assert a == b, rule.id
+        skipped += fast.tokens is not None and rule_tokens(rule).isdisjoint(fast.tokens)
         fast.findings[rule.id] = a
         slow.findings[rule.id] = b
-        skipped += fast.tokens is not None and rule_tokens(rule).isdisjoint(fast.tokens)
+        if adds is not None and fast.tokens is not None:  # as evaluate() does
+            fast.tokens.add(adds[a.status])
     return skipped
 
 

@@ -9,6 +9,7 @@ from ..knowledge.compiled import CompiledRule, CompiledRuleset
 from ..model import (
     DECISIONS,
     SEVERITY_RANK,
+    STATUSES,
     Assessment,
     Decision,
     Evidence,
@@ -20,7 +21,7 @@ from ..model import (
 )
 from .context import Context, Match, age_on
 from .criteria import match_all
-from .index import record_tokens, rule_tokens
+from .index import finding_token, record_tokens, rule_tokens
 
 
 class NotesExtractor(Protocol):
@@ -139,15 +140,21 @@ def _default(rule: CompiledRule) -> Finding:
     return hit
 
 
-def _plan(ruleset: CompiledRuleset) -> tuple[tuple[CompiledRule, frozenset[str], bool, Finding],
-                                              ...]:
+_Plan = tuple[CompiledRule, frozenset[str], bool, Finding, dict[str, str] | None]
+
+
+def _plan(ruleset: CompiledRuleset) -> tuple[_Plan, ...]:
     """Per rule, once per ruleset: its index tokens, whether it applies to everyone (no sex or
-    age limits, so its evidence-free finding is the same for every patient) and that finding."""
+    age limits, so its evidence-free finding is the same for every patient), that finding, and
+    the tokens its finding adds by status (only for rules another rule's criteria read)."""
     hit = ruleset.memo.get("plan")
     if hit is None:
+        read = {c.rule for r in ruleset.rules for c in (*r.present_if, *r.unknown_if,
+                                                         *r.absent_if) if c.kind == "rule"}
         hit = ruleset.memo["plan"] = tuple(
             (r, rule_tokens(r), not r.sexes and r.min_age is None and r.max_age is None,
-             _default(r))
+             _default(r),
+             {s: finding_token(r.id, s) for s in STATUSES} if r.id in read else None)
             for r in ruleset.rules)
     return hit
 
@@ -265,13 +272,15 @@ def evaluate(
                         "not analysed: read them before relying on this result")
     findings: list[Finding] = []
     by_rule = ctx.findings
-    for rule, rule_toks, plain, default in _plan(ruleset):
+    for rule, rule_toks, plain, default, adds in _plan(ruleset):
         # the common cases, inline: a rule that nothing in the record can match
         if tokens.isdisjoint(rule_toks):
             f = default if plain else _unmatched(rule, ctx)
         else:
             f = evaluate_rule(rule, ctx)
         by_rule[rule.id] = f
+        if adds is not None:
+            tokens.add(adds[f.status])
         findings.append(f)
     ordered = tuple(sorted(findings, key=_order))
     return Assessment(

@@ -78,7 +78,16 @@ def criterion_tokens(c: CompiledCriterion, rule_id: str) -> frozenset[str]:
         return frozenset({f"questionnaire:{c.link_id}"})
     if c.kind == "note":
         return frozenset({f"note:{rule_id}"})
+    if c.kind == "rule" and c.rule:
+        return frozenset(finding_token(c.rule, s) for s in c.rule_status)
     return frozenset({ALWAYS})
+
+
+def finding_token(rule_id: str, status: str) -> str:
+    """What a rule's finding adds to the patient's tokens once it is known (rules are
+    evaluated in order, and ``rule`` criteria only read earlier rules): a criterion on another
+    rule's finding is then ruled out like one on records."""
+    return f"rule:{rule_id}:{status}"
 
 
 def rule_tokens(rule: CompiledRule) -> frozenset[str]:
