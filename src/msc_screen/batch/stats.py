@@ -48,6 +48,48 @@ RECORD_KINDS = (("conditions", "Condition", "onset", "recorded"),
 READ, NO_DATE, NO_KNOWN_CODE = "read", "no date", "no known code"
 
 
+class RecordTally:
+    """``Stats.add_records`` for a unit's patients, one at a time (right after each is screened,
+    while its records are still in the CPU's caches), into plain ints: the ``Counter`` is
+    updated once per unit (``into``), not once per patient and kind."""
+
+    __slots__ = ("counts", "known")
+
+    def __init__(self, known_systems: frozenset[str]) -> None:
+        self.known = known_systems
+        self.counts = [0] * (3 * len(RECORD_KINDS))  # per kind: read, no date, no known code
+
+    def add(self, rec: Any) -> None:
+        counts = self.counts
+        known = self.known
+        i = 0
+        for attr, _, when, also in RECORD_KINDS:
+            items = getattr(rec, attr)
+            if items:
+                counts[i] += len(items)
+                undated = no_code = 0
+                for it in items:
+                    if getattr(it, when) is None and (also is None or getattr(it, also) is None):
+                        undated += 1
+                    for c in it.codings:
+                        if c.system in known:
+                            break
+                    else:
+                        no_code += 1
+                counts[i + 1] += undated
+                counts[i + 2] += no_code
+            i += 3
+
+    def into(self, stats: Stats) -> None:
+        records = stats.records
+        counts = self.counts
+        for k, (_, name, _, _) in enumerate(RECORD_KINDS):
+            for what, n in zip((READ, NO_DATE, NO_KNOWN_CODE), counts[3 * k:3 * k + 3],
+                               strict=True):
+                if n:
+                    records[(name, what)] += n
+
+
 @dataclass
 class Stats:
     """Population counts the report draws (bounded: counters, never per-patient lists)."""
@@ -105,20 +147,9 @@ class Stats:
     def add_records(self, rec: Any, known_systems: frozenset[str]) -> None:
         """Count the patient's records without a usable date and those with no code in a
         code system the knowledge base knows (their codes can never match a rule)."""
-        counts = self.records
-        for attr, name, when, also in RECORD_KINDS:
-            items = getattr(rec, attr)
-            if not items:
-                continue
-            counts[(name, READ)] += len(items)
-            for it in items:
-                if getattr(it, when) is None and (also is None or getattr(it, also) is None):
-                    counts[(name, NO_DATE)] += 1
-                for c in it.codings:
-                    if c.system in known_systems:
-                        break
-                else:
-                    counts[(name, NO_KNOWN_CODE)] += 1
+        tally = RecordTally(known_systems)
+        tally.add(rec)
+        tally.into(self)
 
     def add_quality(self, warnings: Iterable[str]) -> None:
         self.quality.update(map(quality_key, warnings))

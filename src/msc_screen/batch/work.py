@@ -12,10 +12,12 @@ import csv
 import datetime as dt
 import io
 import os
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -31,10 +33,22 @@ from ..model import PatientRecord
 from ..terminology.valueset import KNOWN_KEYS
 from .partition import MEDICATIONS
 from .plan import WorkDir
-from .stats import AGE_BANDS, UNKNOWN, Stats
+from .stats import AGE_BANDS, UNKNOWN, RecordTally, Stats
 
 COLUMNS_FIXED = ("patient_id", "decision")
 COLUMNS_TAIL = ("age_band", "sex")
+
+# A unit's summary rows are kept as two lists: the patient ids, and per patient its key
+# ``(decision, *rule statuses in rule order, age band, sex)`` — a row is ``(id, *key)``. Keys
+# repeat (a unit of 128 patients has ~70 distinct ones), so the report counters and the CSV
+# text are made once per distinct key, not once per patient.
+Key = tuple[str | None, ...]
+
+_ID = attrgetter("id")
+_BAND_OF: dict[int, str] = {}  # age -> band (the first band that holds it, as ``age_band``)
+for _lo, _hi, _name in AGE_BANDS:
+    for _age in range(_lo, _hi + 1):
+        _BAND_OF.setdefault(_age, _name)
 
 
 @dataclass(frozen=True)
@@ -65,28 +79,58 @@ def new_stats(ruleset: CompiledRuleset) -> Stats:
 def age_band(rec: PatientRecord, as_of: dt.date) -> str:
     if rec.birth_date is None:
         return UNKNOWN
-    age = age_on(rec.birth_date.lo, as_of)  # the age the rules used
-    for lo, hi, name in AGE_BANDS:
-        if lo <= age <= hi:
-            return name
-    return UNKNOWN
+    return _BAND_OF.get(age_on(rec.birth_date.lo, as_of), UNKNOWN)  # the age the rules used
 
 
 def csv_block(rows: list[tuple[str | None, ...]]) -> bytes:
     """The rows exactly as ``csv.writer`` writes them to ``summary.csv``."""
+    return _csv_text(rows).encode("utf-8")
+
+
+def _csv_text(rows: list[tuple[str | None, ...]]) -> str:
     buf = io.StringIO()
     csv.writer(buf).writerows(rows)
-    return buf.getvalue().encode("utf-8")
+    return buf.getvalue()
 
 
-def arrow_block(rows: list[tuple[str | None, ...]], columns: list[str]) -> bytes:
-    """The rows as an Arrow IPC stream (all columns strings; None stays null)."""
+# Ids ``csv.writer`` writes as they are (never quoted); others take the plain path.
+_PLAIN_IDS = re.compile(r"[A-Za-z0-9._\-]*")
+_CSV_TAILS: dict[Key, str] = {}  # memo: key -> "," + its fields as ``csv.writer`` ends a row
+
+
+def csv_rows(ids: list[str], keys: list[Key]) -> bytes:
+    """``csv_block`` of the rows ``(id, *key)``, byte for byte: with plain ids (the usual
+    case), each row is its id and the cached text of its key (``csv.writer`` quotes each field
+    on its own, so a row's text is its fields' texts joined by commas)."""
+    if not all(ids) or _PLAIN_IDS.fullmatch("".join(ids)) is None:
+        return csv_block([(pid, *key) for pid, key in zip(ids, keys, strict=True)])
+    found = list(map(_CSV_TAILS.get, keys))
+    if None in found:
+        found = [_csv_tail(k) if t is None else t for t, k in zip(found, keys, strict=True)]
+    parts = [""] * (2 * len(ids))
+    parts[::2] = ids
+    parts[1::2] = cast(list[str], found)
+    return "".join(parts).encode("utf-8")
+
+
+def _csv_tail(key: Key) -> str:
+    tail = _CSV_TAILS.get(key)
+    if tail is None:
+        if len(_CSV_TAILS) >= 20_000:  # bounded (a unit has ~70 distinct keys)
+            _CSV_TAILS.clear()
+        tail = _CSV_TAILS[key] = "," + _csv_text([key])
+    return tail
+
+
+def arrow_block(ids: list[str], keys: list[Key], columns: list[str]) -> bytes:
+    """The rows ``(id, *key)`` as an Arrow IPC stream (all columns strings; None stays
+    null)."""
     import pyarrow as pa
 
-    if not rows:
+    if not ids:
         return b""
     schema = pa.schema([(c, pa.string()) for c in columns])
-    arrays = [pa.array(col, pa.string()) for col in zip(*rows, strict=True)]
+    arrays = [pa.array(col, pa.string()) for col in (ids, *zip(*keys, strict=True))]
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, schema) as w:
         w.write_batch(pa.record_batch(arrays, schema=schema))
@@ -97,42 +141,55 @@ def screen_records(records: list[PatientRecord], errors: list[InputError], job: 
                    input_bytes: int, extra: list[str] | None = None,
                    files: list[list[Any]] | None = None) -> list[bytes]:
     """Screen a unit's records and lay out its file (see ``unit_bytes``): every per-patient
-    step — summary row, CSV text, Arrow batch, report counters — is done here, in the worker."""
+    step — summary row, CSV text, Arrow batch, report counters — is done here, in the worker.
+    Per patient the engine runs, the row's key is made and the records are tallied; the
+    counters, the CSV and the Arrow columns are made once per unit, from whole lists."""
     ruleset, notes = engine_for(job.policy)
     as_of = dt.date.fromisoformat(job.as_of)
     rule_ids = [r.id for r in ruleset.rules]
-    rows: list[tuple[str | None, ...]] = []
+    band_of = _BAND_OF.get
+    ids: list[str] = []
+    keys: list[Key] = []
     lines: list[bytes] = []
-    stats = new_stats(ruleset)
-    for rec in sorted(records, key=lambda r: r.id):
+    warnings: list[str] = []
+    tally = RecordTally(KNOWN_KEYS)
+    for rec in sorted(records, key=_ID):
         if extra:
             rec.warnings.extend(extra)
         a = evaluate(rec, ruleset, as_of, notes)
         lines.append(a.to_json())
         lines.append(b"\n")
         status = {f.rule: f.status for f in a.findings}
-        rows.append((a.patient_id, a.decision, *map(status.get, rule_ids),
-                     age_band(rec, as_of), rec.gender or UNKNOWN))
+        birth = rec.birth_date  # the band of the age the rules used (``age_band``)
+        ids.append(a.patient_id)
+        keys.append((a.decision, *map(status.get, rule_ids),
+                     UNKNOWN if birth is None else band_of(age_on(birth.lo, as_of), UNKNOWN),
+                     rec.gender or UNKNOWN))
         if a.warnings:
-            stats.add_quality(a.warnings)
-        stats.add_records(rec, KNOWN_KEYS)
-    stats.add_rows(Counter(row[1:] for row in rows))
-    return unit_bytes(rows, lines, stats, errors, input_bytes, summary_columns(ruleset), files)
+            warnings.extend(a.warnings)
+        tally.add(rec)
+    stats = new_stats(ruleset)
+    stats.add_quality(warnings)
+    tally.into(stats)
+    stats.add_rows(Counter(keys))
+    return unit_bytes(ids, keys, lines, stats, errors, input_bytes, summary_columns(ruleset),
+                      files)
 
 
-def unit_bytes(rows: list[tuple[str | None, ...]], lines: list[bytes], stats: Stats,
+def unit_bytes(ids: list[str], keys: list[Key], lines: list[bytes], stats: Stats,
                errors: list[InputError], input_bytes: int, columns: list[str],
                files: list[list[Any]] | None = None) -> list[bytes]:
     """A unit file as chunks (written with one ``writev``, never joined into one copy): a JSON
     header line, then the CSV block, the Arrow block and the assessment lines (``lines``
     alternates each JSON document and its newline), whose lengths the header gives so the
-    parent copies each out whole. ``at`` stays null here; the parent sets it to the offset in
+    parent copies each out whole. The summary rows are ``(id, *key)`` for each of ``ids`` and
+    ``keys``. ``at`` stays null here; the parent sets it to the offset in
     the assessments output when it writes a unit's lines there directly and leaves them out of
     the unit file (see ``Assembler.add_direct``). ``files`` is [path, size, mtime_ns] of each
     Bundle file read, checked on ``--resume``."""
-    csv_b = csv_block(rows)
-    arrow_b = arrow_block(rows, columns)
-    header = {"patients": len(rows), "bytes": input_bytes, "csv": len(csv_b),
+    csv_b = csv_rows(ids, keys)
+    arrow_b = arrow_block(ids, keys, columns)
+    header = {"patients": len(ids), "bytes": input_bytes, "csv": len(csv_b),
               "arrow": len(arrow_b), "assessments": sum(map(len, lines)), "at": None,
               "errors": [e.to_dict() for e in errors], "stats": stats.partial(),
               "files": files}
