@@ -48,6 +48,25 @@ RECORD_KINDS = (("conditions", "Condition", "onset", "recorded"),
 READ, NO_DATE, NO_KNOWN_CODE = "read", "no date", "no known code"
 
 
+_POSITIONS: dict[tuple[Any, ...], tuple[tuple[int, ...], tuple[int, ...]]] = {}  # memo
+
+
+def _positions(key: tuple[Any, ...], rules: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The rule positions of a row key's "present" and of its "unknown" statuses (keys recur
+    across units, so each is worked out once)."""
+    if len(key) - 3 != rules:
+        raise ValueError(f"a summary row has {len(key) - 3} rule statuses, not {rules}")
+    hit = _POSITIONS.get(key)
+    if hit is None:
+        statuses = key[1:-2]
+        hit = (tuple(i for i, st in enumerate(statuses) if st == "present"),
+               tuple(i for i, st in enumerate(statuses) if st == "unknown"))
+        if len(_POSITIONS) >= 20_000:
+            _POSITIONS.clear()
+        _POSITIONS[key] = hit
+    return hit
+
+
 class RecordTally:
     """``Stats.add_records`` for a unit's patients, one at a time (right after each is screened,
     while its records are still in the CPU's caches), into plain ints: the ``Counter`` is
@@ -122,27 +141,50 @@ class Stats:
 
     def add_rows(self, keys: Counter[tuple[Any, ...]]) -> None:
         """Rows grouped by ``(decision, *statuses in rule order, age_band, sex)``: patients of a
-        unit share few distinct keys, so this is far cheaper than one update per patient."""
+        unit share few distinct keys, so this is far cheaper than one update per patient. The
+        counts go to plain dicts first, then into the counters with one ``update`` each."""
         rules = [rid for rid, _ in self.rules]
         funnel = self.funnel_rules
+        decisions: dict[str, int] = {}
+        band_total: dict[str, int] = {}
+        sex_total: dict[str, int] = {}
+        present: dict[str, int] = {}
+        band_present: dict[tuple[str, str], int] = {}
+        sex_present: dict[tuple[str, str], int] = {}
+        unknown: dict[str, int] = {}
+        first_exclusion: dict[str, int] = {}
+        total = 0
         for key, n in keys.items():
             decision, band, sex = key[0], key[-2], key[-1]
-            self.total += n
-            self.decisions[decision] += n
-            self.band_total[band] += n
-            self.sex_total[sex] += n
+            total += n
+            decisions[decision] = decisions.get(decision, 0) + n
+            band_total[band] = band_total.get(band, 0) + n
+            sex_total[sex] = sex_total.get(sex, 0) + n
+            on, unsure = _positions(key, len(rules))
             first = None
-            for rid, st in zip(rules, key[1:-2], strict=True):
-                if st == "present":
-                    self.present[rid] += n
-                    self.band_present[(rid, band)] += n
-                    self.sex_present[(rid, sex)] += n
-                    if first is None and rid in funnel:
-                        first = rid
-                elif st == "unknown":
-                    self.unknown[rid] += n
+            for i in on:
+                rid = rules[i]
+                present[rid] = present.get(rid, 0) + n
+                pair = (rid, band)
+                band_present[pair] = band_present.get(pair, 0) + n
+                pair = (rid, sex)
+                sex_present[pair] = sex_present.get(pair, 0) + n
+                if first is None and rid in funnel:
+                    first = rid
+            for i in unsure:
+                rid = rules[i]
+                unknown[rid] = unknown.get(rid, 0) + n
             if first is not None:
-                self.first_exclusion[first] += n
+                first_exclusion[first] = first_exclusion.get(first, 0) + n
+        self.total += total
+        self.decisions.update(decisions)
+        self.band_total.update(band_total)
+        self.sex_total.update(sex_total)
+        self.present.update(present)
+        self.band_present.update(band_present)
+        self.sex_present.update(sex_present)
+        self.unknown.update(unknown)
+        self.first_exclusion.update(first_exclusion)
 
     def add_records(self, rec: Any, known_systems: frozenset[str]) -> None:
         """Count the patient's records without a usable date and those with no code in a
