@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import os
 import re
 import sys
@@ -21,10 +22,17 @@ from dataclasses import asdict
 from typing import IO, Any
 
 from .plan import Unit
-from .work import Job, run_unit, unit_patients
+from .work import Job, engine_for, run_unit, unit_patients
+
+_frozen = False  # in an executor's Python worker: engine loaded and frozen (``gc.freeze``)
 
 
 def _task(unit: dict[str, Any], job: Job) -> tuple[str, bytes]:
+    global _frozen
+    if not _frozen:  # as a local worker does (``runner._init_worker``), before its first unit
+        engine_for(job.policy)
+        gc.freeze()
+        _frozen = True
     return unit["id"], b"".join(run_unit(unit, job))
 
 
