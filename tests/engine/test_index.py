@@ -54,6 +54,34 @@ def test_index_never_changes_a_finding(res: list[dict[str, Any]]) -> None:
             _both_ways(rec, AS_OF, policy)
 
 
+def _slow_assessment(rec: PatientRecord, as_of: dt.date, policy: str | None) -> tuple[Any, ...]:
+    """Every rule by a full scan, in order, no memo or shortcut: (decision, findings)."""
+    from msc_screen.engine.evaluate import _order, decide
+
+    rs = get_ruleset(policy)
+    mentions, _ = _note_mentions(rec.notes, default_notes_extractor())
+    age = age_on(rec.birth_date.lo, as_of) if rec.birth_date else None
+    ctx = Context(record=rec, as_of=as_of, age=age, mentions=mentions, tokens=None)
+    for rule in rs.rules:
+        ctx.findings[rule.id] = evaluate_rule(rule, ctx)
+    ordered = tuple(sorted(ctx.findings.values(), key=_order))
+    return decide(ordered), ordered
+
+
+@SETTINGS
+@given(patients())
+def test_evaluate_with_every_shortcut_equals_a_full_scan(res: list[dict[str, Any]]) -> None:
+    """``evaluate`` (index, per-rule memos by sex and age, finding tokens) against a plain
+    evaluation of every rule; twice, so the second run reads the memos the first filled."""
+    records, _ = load_records(res)
+    for rec in records:
+        for policy in (None, "conservative"):
+            want = _slow_assessment(rec, AS_OF, policy)
+            for _ in range(2):
+                a = evaluate(rec, get_ruleset(policy), AS_OF, default_notes_extractor())
+                assert (a.decision, a.findings) == want
+
+
 @SETTINGS
 @given(patients())
 def test_assessment_json_is_orjson_of_its_dict(res: list[dict[str, Any]]) -> None:
