@@ -93,7 +93,8 @@ def _csv_text(rows: list[tuple[str | None, ...]]) -> str:
     return buf.getvalue()
 
 
-# Ids ``csv.writer`` writes as they are (never quoted); others take the plain path.
+# Ids ``csv.writer`` writes as they are (never quoted); any other id sends its unit through
+# ``csv.writer`` itself.
 _PLAIN_IDS = re.compile(r"[A-Za-z0-9._\-]*")
 _CSV_TAILS: dict[Key, str] = {}  # memo: key -> "," + its fields as ``csv.writer`` ends a row
 
