@@ -257,11 +257,18 @@ class RecordBuilder:
                     if key:
                         pend.medications[key] = cc
         only = next(iter(pend.patients)) if len(pend.patients) == 1 else None
-        # pass 2: clinical resources
+        # pass 2: clinical resources; those no rule can read are passed over before anything
+        # else is done with them (most of a chart)
+        reads = self.reads
         for res, _url, line in result.resources:
-            converter = _CONVERTERS.get(type(res))
+            rtype = type(res)
+            converter = _CONVERTERS.get(rtype)
             if converter is None:
                 continue
+            if reads:
+                code = _CODE_OF.get(rtype)
+                if code is not None and not _wanted(code[0](res), reads.get(code[1]), code[2]):
+                    continue
             res = cast(FClinical, res)
             conv.line = line
             conv.where = f"{type(res).__name__}/{res.id or '?'}"
@@ -344,8 +351,6 @@ class _AgeCondition:
 
 def _condition(res: Any, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, Any]]:
     cc = res.code
-    if not _wanted(cc, pend.reads.get("condition"), True):
-        return
     onset = conv.date(res.onsetDateTime, "onsetDateTime") or conv.period_start(
         res.onsetPeriod, "onsetPeriod")
     abatement = conv.date(res.abatementDateTime, "abatementDateTime") or conv.period_end(
@@ -389,8 +394,6 @@ def _raw(conv: _Conv, dec: msgspec.json.Decoder[Any], raw: msgspec.Raw, fld: str
 
 def _observation(res: Any, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, Any]]:
     cc = res.code
-    if not _wanted(cc, pend.reads.get("observation"), False):
-        return
     codings = _codings(cc)
     eff = (conv.date(res.effectiveDateTime, "effectiveDateTime")
            or conv.period_start(res.effectivePeriod, "effectivePeriod")
@@ -448,8 +451,9 @@ def _medication(res: Any, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, An
                     cc = c.code
         if cc is None and res.medicationReference.display:
             cc = FCodeableConcept(text=res.medicationReference.display)
-    if not _wanted(cc, pend.reads.get("medication"), True):
-        return
+    if res.medicationReference is not None and not _wanted(cc, pend.reads.get("medication"),
+                                                           True):
+        return  # (coded in place, the record was filtered before conversion: _CODE_OF)
     start = (conv.date(getattr(res, "authoredOn", None), "authoredOn")
              or conv.date(res.effectiveDateTime, "effectiveDateTime")
              or conv.period_start(res.effectivePeriod, "effectivePeriod")
@@ -464,8 +468,6 @@ def _medication(res: Any, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, An
 
 def _procedure(res: Any, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, Any]]:
     cc = res.code
-    if not _wanted(cc, pend.reads.get("procedure"), False):
-        return
     performed = conv.date(res.performedDateTime, "performedDateTime") or conv.period_start(
         res.performedPeriod, "performedPeriod")
     yield "procedures", ProcedureItem(
@@ -476,8 +478,6 @@ def _procedure(res: Any, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, Any
 
 def _allergy(res: Any, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, Any]]:
     cc = res.code
-    if not _wanted(cc, pend.reads.get("allergy"), True):
-        return
     yield "allergies", AllergyItem(
         reference=conv.where, codings=_codings(cc), clinical_status=_status(res.clinicalStatus),
         verification=_status(res.verificationStatus),
@@ -585,6 +585,29 @@ _CONVERTERS: dict[type[FBase], Any] = {
 }
 for _cls in _MedicationUse.__subclasses__():
     _CONVERTERS[_cls] = _medication
+
+
+def _med_code(res: Any) -> FCodeableConcept | None:
+    """A medication use's own code (None, so kept here, when it has a ``medicationReference``:
+    that is resolved, and filtered, in ``_medication``)."""
+    if res.medicationReference is not None:
+        return None
+    return cast(FCodeableConcept | None, res.medicationCodeableConcept)
+
+
+def _code(res: Any) -> FCodeableConcept | None:
+    return cast(FCodeableConcept | None, res.code)
+
+
+# type -> (its code, record kind, keep it without a known code: see _wanted)
+_CODE_OF: dict[type[FBase], tuple[Any, str, bool]] = {
+    Condition: (_code, "condition", True),
+    Observation: (_code, "observation", False),
+    Procedure: (_code, "procedure", False),
+    AllergyIntolerance: (_code, "allergy", True),
+}
+for _cls in _MedicationUse.__subclasses__():
+    _CODE_OF[_cls] = (_med_code, "medication", True)
 
 
 def build_records(results: Iterable[ReadResult],
