@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..knowledge import get_ruleset
+from ..knowledge.compiled import CompiledRuleset
 from .assemble import Assembler, SharedAppender, Stats, check_units
 from .partition import partition
 from .plan import Manifest, Unit, WorkDir, atomic_write, make_plan
@@ -107,83 +108,90 @@ def run_batch(opts: BatchOptions, on_phase: Callable[[str, int, int], Any] | Non
     # stop walking them (and forked workers stop writing to the pages they share).
     gc.freeze()
     try:
-        inputs = [str(Path(p).absolute()) for p in opts.inputs]
-        args = {"inputs": inputs, "as_of": opts.as_of.isoformat(), "policy": opts.policy,
-                "ruleset": ruleset.ruleset_info, "policy_info": ruleset.policy_info}
-        opts.out.mkdir(parents=True, exist_ok=True)
-        work = WorkDir(opts.out)
-        fresh = make_plan(inputs, args)
-        manifest: Manifest | None = None
-        if opts.resume:
-            old = work.read_manifest()
-            if old is not None:
-                if (old.args != args or old.fingerprint != fresh.fingerprint
-                        or old.bundle_units != fresh.bundle_units):
-                    raise ResumeError(f"cannot resume in {opts.out}: the unfinished run was for "
-                                      "other inputs, as-of date, policy or knowledge base; run "
-                                      "again without --resume")
-                manifest = old
-        if manifest is None:
-            work.reset()
-            manifest = fresh
-            work.write_manifest(manifest)
-        work.units.mkdir(parents=True, exist_ok=True)
-        killer = _Killer()
-        if manifest.ndjson_files and not (manifest.partitioned and work.parts.is_dir()):
-            if on_phase:
-                on_phase("partition", 0, 0)
-            partition(manifest, work, on_line=(lambda: killer.tick("partition"))
-                      if killer.stage == "partition" else None)
-        lap("plan")
-        units = manifest.units()
-        if opts.resume and not check_units(work, units):
-            raise ResumeError(f"cannot resume in {opts.out}: input files changed since the "
-                              "unfinished run; run again without --resume")
-        pending = [u for u in units if not work.unit_file(u.id).exists()]
-        job = Job(as_of=opts.as_of.isoformat(), policy=opts.policy, work=str(work.root),
-                  ndjson_files=tuple(manifest.ndjson_files),
-                  damaged_sources=tuple(manifest.damaged_sources))
-        if on_phase:
-            on_phase("screen", len(units), len(units) - len(pending))
-        asm = Assembler(manifest, work, ruleset, units, tick=killer.tick)
-        try:
-            todo = {u.id for u in pending}
-            for u in units:  # resumed: units already screened are appended first
-                if u.id not in todo:
-                    asm.add(u.id)
-
-            def done(unit_id: str, data: bytes | list[bytes] | None, patients: int) -> None:
-                if on_progress:
-                    on_progress(patients)
-                if isinstance(data, list) and asm.next_is(unit_id):  # screened here, in order
-                    asm.add_direct(unit_id, data)
-                    return
-                if data is not None:
-                    atomic_write(work.unit_file(unit_id), data)
-                killer.tick("unit")
-                asm.add(unit_id)  # overlaps assembly with the workers still screening
-
-            if pending:
-                if opts.engine == "spark":
-                    from .spark import execute_spark
-
-                    execute_spark(pending, job, opts.spark_master, opts.workers, done)
-                else:
-                    _execute_local(pending, job, opts.workers, asm, done)
-            lap("screen")
-            if on_phase:
-                on_phase("assemble", len(units), len(units))
-            stats = asm.finish(manifest.args)
-        finally:
-            asm.close()
-        killer.tick("done")
-        shutil.rmtree(work.root, ignore_errors=True)
-        lap("assemble")
-        timings["report"] = stats.report_seconds
-        timings["assemble"] -= stats.report_seconds
-        return BatchResult(stats, len(units), len(units) - len(pending), timings)
+        return _run(opts, ruleset, lap, timings, on_phase, on_progress)
     finally:
         gc.unfreeze()
+
+
+def _run(opts: BatchOptions, ruleset: CompiledRuleset, lap: Callable[[str], None],
+         timings: dict[str, float], on_phase: Callable[[str, int, int], Any] | None,
+         on_progress: Callable[[int], Any] | None) -> BatchResult:
+    """Plan, screen and assemble, with the engine loaded (``run_batch``)."""
+    inputs = [str(Path(p).absolute()) for p in opts.inputs]
+    args = {"inputs": inputs, "as_of": opts.as_of.isoformat(), "policy": opts.policy,
+            "ruleset": ruleset.ruleset_info, "policy_info": ruleset.policy_info}
+    opts.out.mkdir(parents=True, exist_ok=True)
+    work = WorkDir(opts.out)
+    fresh = make_plan(inputs, args)
+    manifest: Manifest | None = None
+    if opts.resume:
+        old = work.read_manifest()
+        if old is not None:
+            if (old.args != args or old.fingerprint != fresh.fingerprint
+                    or old.bundle_units != fresh.bundle_units):
+                raise ResumeError(f"cannot resume in {opts.out}: the unfinished run was for "
+                                  "other inputs, as-of date, policy or knowledge base; run "
+                                  "again without --resume")
+            manifest = old
+    if manifest is None:
+        work.reset()
+        manifest = fresh
+        work.write_manifest(manifest)
+    work.units.mkdir(parents=True, exist_ok=True)
+    killer = _Killer()
+    if manifest.ndjson_files and not (manifest.partitioned and work.parts.is_dir()):
+        if on_phase:
+            on_phase("partition", 0, 0)
+        partition(manifest, work, on_line=(lambda: killer.tick("partition"))
+                  if killer.stage == "partition" else None)
+    lap("plan")
+    units = manifest.units()
+    if opts.resume and not check_units(work, units):
+        raise ResumeError(f"cannot resume in {opts.out}: input files changed since the "
+                          "unfinished run; run again without --resume")
+    pending = [u for u in units if not work.unit_file(u.id).exists()]
+    job = Job(as_of=opts.as_of.isoformat(), policy=opts.policy, work=str(work.root),
+              ndjson_files=tuple(manifest.ndjson_files),
+              damaged_sources=tuple(manifest.damaged_sources))
+    if on_phase:
+        on_phase("screen", len(units), len(units) - len(pending))
+    asm = Assembler(manifest, work, ruleset, units, tick=killer.tick)
+    try:
+        todo = {u.id for u in pending}
+        for u in units:  # resumed: units already screened are appended first
+            if u.id not in todo:
+                asm.add(u.id)
+
+        def done(unit_id: str, data: bytes | list[bytes] | None, patients: int) -> None:
+            if on_progress:
+                on_progress(patients)
+            if isinstance(data, list) and asm.next_is(unit_id):  # screened here, in order
+                asm.add_direct(unit_id, data)
+                return
+            if data is not None:
+                atomic_write(work.unit_file(unit_id), data)
+            killer.tick("unit")
+            asm.add(unit_id)  # overlaps assembly with the workers still screening
+
+        if pending:
+            if opts.engine == "spark":
+                from .spark import execute_spark
+
+                execute_spark(pending, job, opts.spark_master, opts.workers, done)
+            else:
+                _execute_local(pending, job, opts.workers, asm, done)
+        lap("screen")
+        if on_phase:
+            on_phase("assemble", len(units), len(units))
+        stats = asm.finish(manifest.args)
+    finally:
+        asm.close()
+    killer.tick("done")
+    shutil.rmtree(work.root, ignore_errors=True)
+    lap("assemble")
+    timings["report"] = stats.report_seconds
+    timings["assemble"] -= stats.report_seconds
+    return BatchResult(stats, len(units), len(units) - len(pending), timings)
 
 
 _appender: SharedAppender | None = None  # in a worker: how it commits its units

@@ -45,7 +45,7 @@ COLUMNS_TAIL = ("age_band", "sex")
 Key = tuple[str | None, ...]
 
 _ID = attrgetter("id")
-_BAND_OF: dict[int, str] = {}  # age -> band (the first band that holds it, as ``age_band``)
+_BAND_OF: dict[int, str] = {}  # age -> band (the first band that holds it)
 for _lo, _hi, _name in AGE_BANDS:
     for _age in range(_lo, _hi + 1):
         _BAND_OF.setdefault(_age, _name)
@@ -148,7 +148,6 @@ def screen_records(records: list[PatientRecord], errors: list[InputError], job: 
     ruleset, notes = engine_for(job.policy)
     as_of = dt.date.fromisoformat(job.as_of)
     rule_ids = [r.id for r in ruleset.rules]
-    band_of = _BAND_OF.get
     ids: list[str] = []
     keys: list[Key] = []
     lines: list[bytes] = []
@@ -161,10 +160,8 @@ def screen_records(records: list[PatientRecord], errors: list[InputError], job: 
         lines.append(a.to_json())
         lines.append(b"\n")
         status = {f.rule: f.status for f in a.findings}
-        birth = rec.birth_date  # the band of the age the rules used (``age_band``)
         ids.append(a.patient_id)
-        keys.append((a.decision, *map(status.get, rule_ids),
-                     UNKNOWN if birth is None else band_of(age_on(birth.lo, as_of), UNKNOWN),
+        keys.append((a.decision, *map(status.get, rule_ids), age_band(rec, as_of),
                      rec.gender or UNKNOWN))
         if a.warnings:
             warnings.extend(a.warnings)
