@@ -59,13 +59,7 @@ class KindIndex:
 def ruleset_index(ruleset: CompiledRuleset) -> dict[str, KindIndex]:
     idx: dict[str, KindIndex] | None = ruleset.memo.get("kind-index")
     if idx is None:
-        per_kind: dict[str, dict[str, CompiledValueSet]] = {k: {} for k in SCANNED_KINDS}
-        for r in ruleset.rules:
-            for c in (*r.present_if, *r.unknown_if, *r.absent_if):
-                if c.kind in per_kind:
-                    per_kind[c.kind].update((v.id, v) for v in c.valuesets)
-        idx = {k: KindIndex(k, sorted(v.values(), key=lambda x: x.id))
-               for k, v in per_kind.items()}
+        idx = {k: KindIndex(k, vss) for k, vss in ruleset.valuesets_by_kind().items()}
         ruleset.memo["kind-index"] = idx
     return idx
 

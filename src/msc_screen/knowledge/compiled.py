@@ -100,23 +100,28 @@ class CompiledRuleset:
     def policy_info(self) -> dict[str, str]:
         return {"name": self.policy_name, "sha256": self.policy_sha256}
 
-    @property
-    def record_filters(self) -> dict[str, CodeFilter]:
-        """Per record kind (``RECORD_KINDS``), the value sets its criteria read — plus, for
-        conditions and procedures, the ``ended_by`` sets (a delivery ends a pregnancy) — as a
-        ``CodeFilter``. The reader converts only records that pass (or that carry no code in a
-        known system, which free-text patterns may match): the rest cannot change a finding."""
-        hit: dict[str, CodeFilter] | None = self.memo.get("record-filters")
-        if hit is None:
-            per_kind: dict[str, dict[str, CompiledValueSet]] = {k: {} for k in RECORD_KINDS}
-            for r in self.rules:
-                for c in (*r.present_if, *r.unknown_if, *r.absent_if):
-                    if c.kind in per_kind:
-                        per_kind[c.kind].update((v.id, v) for v in c.valuesets)
+    def valuesets_by_kind(self, enders: bool = False) -> dict[str, tuple[CompiledValueSet, ...]]:
+        """Per record kind (``RECORD_KINDS``), the value sets its criteria test, by id; with
+        ``enders``, also every ``ended_by`` set under conditions and procedures (a delivery, of
+        either kind, ends a pregnancy)."""
+        per_kind: dict[str, dict[str, CompiledValueSet]] = {k: {} for k in RECORD_KINDS}
+        for r in self.rules:
+            for c in (*r.present_if, *r.unknown_if, *r.absent_if):
+                if c.kind in per_kind:
+                    per_kind[c.kind].update((v.id, v) for v in c.valuesets)
+                if enders:
                     for k in ("condition", "procedure"):
                         per_kind[k].update((v.id, v) for v in c.ended_by)
-            hit = {k: CodeFilter(sorted(v.values(), key=lambda x: x.id))
-                   for k, v in per_kind.items()}
+        return {k: tuple(sorted(v.values(), key=lambda x: x.id)) for k, v in per_kind.items()}
+
+    @property
+    def record_filters(self) -> dict[str, CodeFilter]:
+        """Per record kind, every value set the rules read of it as a ``CodeFilter``. The reader
+        converts only records that pass (or that carry no code in a known system, which
+        free-text patterns may match): the rest cannot change a finding."""
+        hit: dict[str, CodeFilter] | None = self.memo.get("record-filters")
+        if hit is None:
+            hit = {k: CodeFilter(vss) for k, vss in self.valuesets_by_kind(enders=True).items()}
             self.memo["record-filters"] = hit
         return hit
 
