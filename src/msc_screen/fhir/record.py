@@ -181,9 +181,9 @@ class RecordBuilder:
     def __init__(self, reads: dict[str, CodeFilter] | None = None) -> None:
         """``reads``: per record kind (condition, observation, medication, procedure, allergy),
         the value sets the rules read; when given, only records that pass are converted —
-        pass the ruleset's (``CompiledRuleset.record_filters``) so thousands of vital signs and
-        diagnoses the rules never read are not materialised. Use ``RecordBuilder.for_ruleset``
-        (records kept whole, for screening under any policy later: no filter)."""
+        pass the ruleset's (``CompiledRuleset.record_filters``, or ``for_ruleset``) so the
+        thousands of vital signs and diagnoses its rules never read are not materialised.
+        Without, records are kept whole (to be screened under any policy later)."""
         self.reads = dict(reads or {})
         self._records: dict[str, PatientRecord] = {}
         self.errors: list[InputError] = []
@@ -271,7 +271,7 @@ class RecordBuilder:
                     continue
             res = cast(FClinical, res)
             conv.line = line
-            conv.where = f"{type(res).__name__}/{res.id or '?'}"
+            conv.where = f"{rtype.__name__}/{res.id or '?'}"
             pid = self._subject(res, url_to_pid, only, conv)
             for kind, item in converter(res, conv, pend):
                 pend.items.append((pid, kind, item))

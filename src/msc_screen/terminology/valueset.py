@@ -100,14 +100,6 @@ class CompiledValueSet:
     def has_text_patterns(self) -> bool:
         return self._text is not None
 
-    def exact_only(self) -> bool:
-        """True when coded records match by exact (system, code) pairs alone (text patterns
-        only ever apply to records with no known coding)."""
-        return not self._include.icd_prefixes and not self._include.icd_ranges
-
-    def exact_codes(self) -> set[tuple[str, str]]:
-        return set(self._include.exact)
-
 
 class CodeFilter:
     """Could a coding belong to any of a record kind's value sets? The reader converts only
