@@ -265,16 +265,20 @@ class RecordBuilder:
             converter = _CONVERTERS.get(rtype)
             if converter is None:
                 continue
+            keep = True
             if reads:
                 code = _CODE_OF.get(rtype)
                 if code is not None and not _wanted(code[0](res), reads.get(code[1]), code[2]):
-                    continue
+                    if not _may_warn(res):
+                        continue
+                    keep = False  # converted for its warnings only: every door warns alike
             res = cast(FClinical, res)
             conv.line = line
             conv.where = f"{rtype.__name__}/{res.id or '?'}"
             pid = self._subject(res, url_to_pid, only, conv)
             for kind, item in converter(res, conv, pend):
-                pend.items.append((pid, kind, item))
+                if keep or kind == "warning":
+                    pend.items.append((pid, kind, item))
         # validate patient fields now, so a bad birthDate rejects the file
         for pid, res in pend.patients.items():
             conv.where = f"Patient/{pid}"
@@ -597,6 +601,13 @@ def _med_code(res: Any) -> FCodeableConcept | None:
 
 def _code(res: Any) -> FCodeableConcept | None:
     return cast(FCodeableConcept | None, res.code)
+
+
+def _may_warn(res: Any) -> bool:
+    """Would converting this record warn (``_condition``: an onset given only as text)? Such a
+    record is converted for its warning even when no rule reads it, so an assessment's
+    warnings do not depend on whether its records were filtered."""
+    return type(res) is Condition and res.onsetString is not None
 
 
 # type -> (its code, record kind, keep it without a known code: see _wanted)
