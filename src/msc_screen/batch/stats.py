@@ -68,9 +68,11 @@ def _positions(key: tuple[Any, ...], rules: int) -> tuple[tuple[int, ...], tuple
 
 
 class RecordTally:
-    """``Stats.add_records`` for a unit's patients, one at a time (right after each is screened,
-    while its records are still in the CPU's caches), into plain ints: the ``Counter`` is
-    updated once per unit (``into``), not once per patient and kind."""
+    """Per kind of record the rules read, how many a unit's patients have, how many lack a
+    usable date, and how many have no code in a system the knowledge base knows (those can
+    never match a rule by code). Counted one patient at a time, right after each is screened
+    (its records still in the CPU's caches), into plain ints; ``into`` adds them to the
+    ``Stats`` counter once per unit."""
 
     __slots__ = ("counts", "known")
 
@@ -185,13 +187,6 @@ class Stats:
         self.sex_present.update(sex_present)
         self.unknown.update(unknown)
         self.first_exclusion.update(first_exclusion)
-
-    def add_records(self, rec: Any, known_systems: frozenset[str]) -> None:
-        """Count the patient's records without a usable date and those with no code in a
-        code system the knowledge base knows (their codes can never match a rule)."""
-        tally = RecordTally(known_systems)
-        tally.add(rec)
-        tally.into(self)
 
     def add_quality(self, warnings: Iterable[str]) -> None:
         self.quality.update(map(quality_key, warnings))
