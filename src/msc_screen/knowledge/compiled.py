@@ -22,6 +22,7 @@ RECORD_KINDS = ("condition", "observation", "medication", "procedure", "allergy"
 @dataclass(frozen=True, slots=True)
 class CompiledCriterion:
     kind: str
+    rule_id: str  # the rule it belongs to (the safety net and notes read per rule)
     label: str | None
     valuesets: tuple[CompiledValueSet, ...]
     excludes: tuple[CompiledValueSet, ...]
@@ -141,6 +142,7 @@ def compile_valueset(vs: ValueSetDef) -> CompiledValueSet:
         key = system_key(exc.system) or exc.system
         cvs.exclude(key, [c.code for c in exc.codes], exc.ranges)
     cvs.set_text_patterns(vs.text_patterns)
+    cvs.set_ingredients(vs.ingredients)
     return cvs
 
 
@@ -184,10 +186,11 @@ def compile_ruleset(kb: KnowledgeBase, policy: PolicyDef, policy_sha256: str) ->
             items = [v] if isinstance(v, str) else list(v)
             return tuple(vs(resolve(i)) for i in items)
 
-        def crit(c: Criterion) -> CompiledCriterion:
+        def crit(c: Criterion, rid: str = rdef.id) -> CompiledCriterion:
             valuesets = vs_list(c.valueset)
             return CompiledCriterion(
                 kind=c.kind,
+                rule_id=rid,
                 label=c.label,
                 valuesets=valuesets,
                 vs_tokens=frozenset(f"{c.kind}:{v.id}" for v in valuesets)

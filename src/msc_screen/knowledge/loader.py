@@ -16,7 +16,16 @@ import msgspec
 import yaml
 
 from ..errors import KnowledgeError, PolicyError
-from .schema import Citation, Criterion, Manifest, PolicyDef, RuleDef, ValueSetDef
+from .schema import (
+    Citation,
+    Criterion,
+    Manifest,
+    PolicyDef,
+    ReviewedCode,
+    ReviewedCodes,
+    RuleDef,
+    ValueSetDef,
+)
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
 
@@ -25,6 +34,9 @@ def load_yaml(data: bytes | str) -> Any:
     """Safe YAML through libyaml when present (≈10× the pure-Python parser: start-up time of
     every door, and of every batch worker). Raises ``yaml.YAMLError``."""
     return yaml.load(data, Loader=_Loader)  # noqa: S506 - safe loader
+
+
+REVIEWED_CODES = "terminology/reviewed-codes.yaml"
 
 
 def package_root() -> Path:
@@ -42,6 +54,9 @@ class KnowledgeBase:
     vocabulary: dict[str, dict[str, Any]]  # rule id -> note vocabulary (notes extractor)
     sha256: str
     files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
+    # codes reviewed as bearing on no rule (terminology/reviewed-codes.yaml): the safety net
+    # leaves them alone
+    reviewed_codes: list[ReviewedCode] = field(default_factory=list)
 
     def ordered_rules(self) -> list[RuleDef]:
         return sorted(self.rules.values(), key=lambda r: (r.order, r.id))
@@ -124,8 +139,13 @@ def load_knowledge_base(root: Path | None = None) -> KnowledgeBase:
         for p in sorted(vdir.glob("*.yaml")):
             vocabulary[p.stem] = _read_yaml(p, root) or {}
 
+    reviewed: list[ReviewedCode] = []
+    rpath = root / REVIEWED_CODES
+    if rpath.exists():
+        reviewed = _convert(_read_yaml(rpath, root) or {}, ReviewedCodes, REVIEWED_CODES).codes
+
     kb = KnowledgeBase(root, manifest, rules, valuesets, citations, policies, vocabulary,
-                       digest.hexdigest(), files)
+                       digest.hexdigest(), files, reviewed)
     _check_references(kb)
     if manifest.default_policy not in policies:
         raise KnowledgeError("ruleset.yaml", f"default policy {manifest.default_policy!r} "

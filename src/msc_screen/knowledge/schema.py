@@ -45,7 +45,12 @@ class ValueSetDef(_Strict):
     include: list[Include]
     description: str | None = None
     exclude: list[Include] = []
-    text_patterns: list[str] = []  # case-insensitive words matched in CodeableConcept.text
+    # case-insensitive words matched, with assertion context (negated, family, screening ...
+    # are not matches), in the text of records that carry no code in a known system
+    text_patterns: list[str] = []
+    # drug classes: ingredient names (whole words, any case) matched in a medication's coding
+    # displays and text, coded or not ("0.4 ML Enoxaparin sodium 100 MG/ML Prefilled Syringe")
+    ingredients: list[str] = []
 
 
 class Criterion(_Strict):
@@ -172,6 +177,22 @@ class RuleDef(_Strict):
     actions: list[Action] = []
     questions: list[Question] = []
     order: int = 100  # position in reports and the attrition funnel
+
+
+class ReviewedCode(_Strict):
+    """A code an informaticist reviewed and found to bear on no rule: the safety net (which reads
+    the text of records whose codes are in no value set) does not read records carrying it."""
+
+    system: str  # short key or URI
+    code: str
+    display: str
+    reason: str
+    reviewed: str  # ISO date of the review
+
+
+class ReviewedCodes(_Strict):
+    description: str | None = None
+    codes: list[ReviewedCode] = []
 
 
 class Citation(_Strict):

@@ -55,7 +55,8 @@ class _Part:
 class CompiledValueSet:
     """Membership over codings, plus optional free-text patterns for uncoded records."""
 
-    __slots__ = ("_exclude", "_include", "_memo", "_text", "id", "title")
+    __slots__ = ("_exclude", "_include", "_ingredients", "_memo", "_names", "_text", "id",
+                 "title")
 
     def __init__(self, vid: str, title: str) -> None:
         self.id = vid
@@ -63,7 +64,9 @@ class CompiledValueSet:
         self._include = _Part()
         self._exclude = _Part()
         self._text: re.Pattern[str] | None = None
+        self._ingredients: re.Pattern[str] | None = None
         self._memo: dict[tuple[str | None, str], bool] = {}
+        self._names: dict[str, str | None] = {}
 
     def include(self, system: str, codes: Iterable[str], ranges: Iterable[str] = ()) -> None:
         self._include.add(system, codes, ranges)
@@ -74,6 +77,26 @@ class CompiledValueSet:
     def set_text_patterns(self, patterns: Iterable[str]) -> None:
         pats = [re.escape(p.lower()) for p in patterns]
         self._text = re.compile(r"\b(?:" + "|".join(pats) + r")\b") if pats else None
+
+    def set_ingredients(self, names: Iterable[str]) -> None:
+        pats = [r"\s+".join(re.escape(w) for w in n.lower().split()) for n in names if n.strip()]
+        self._ingredients = (re.compile(r"(?<!\w)(?:" + "|".join(pats) + r")(?!\w)")
+                             if pats else None)
+
+    def ingredient_in(self, text: str) -> str | None:
+        """The ingredient name ``text`` (a drug display or text) contains, else None."""
+        if self._ingredients is None:
+            return None
+        hit = self._names.get(text, "")
+        if hit == "":
+            m = self._ingredients.search(text.lower())
+            hit = m.group(0) if m else None
+            if len(self._names) < 100_000:
+                self._names[text] = hit
+        return hit
+
+    def has_ingredients(self) -> bool:
+        return self._ingredients is not None
 
     def contains(self, key: str | None, code: str) -> bool:
         k = (key, code)
