@@ -296,7 +296,8 @@ def test_report_counts_records_without_dates_or_known_codes(tmp_path):
 
     local = {"coding": [{"system": "http://example.org/local-codes", "code": "X1"}]}
     snomed = {"coding": [{"system": "http://snomed.info/sct", "code": "22298006"}]}  # MI
-    unread = {"coding": [{"system": "http://snomed.info/sct", "code": "38341003"}]}  # no rule
+    unread = {"coding": [{"system": "http://snomed.info/sct", "code": "38341003",
+                          "display": "Hypertension"}]}  # no rule reads it
     inp = tmp_path / "in"
     inp.mkdir()
     (inp / "a.json").write_bytes(bundle("a", [{"code": local}, {"code": snomed,

@@ -18,6 +18,7 @@ from msc_screen.engine.evaluate import (
     evaluate_rule,
 )
 from msc_screen.engine.index import record_tokens, rule_tokens
+from msc_screen.engine.safety_net import safety_net
 from msc_screen.knowledge import get_ruleset
 from msc_screen.model import PatientRecord
 
@@ -29,9 +30,10 @@ def _both_ways(rec: PatientRecord, as_of: dt.date, policy: str | None = None) ->
     rs = get_ruleset(policy)
     mentions, _ = _note_mentions(rec.notes, default_notes_extractor())
     age = age_on(rec.birth_date.lo, as_of) if rec.birth_date else None
+    net = safety_net(rs)
     fast = Context(record=rec, as_of=as_of, age=age, mentions=mentions,
-                   tokens=record_tokens(rec, rs, mentions))
-    slow = Context(record=rec, as_of=as_of, age=age, mentions=mentions, tokens=None)
+                   tokens=record_tokens(rec, rs, mentions, net), net=net)
+    slow = Context(record=rec, as_of=as_of, age=age, mentions=mentions, tokens=None, net=net)
     skipped = 0
     for rule, _, _, _, adds in _plan(rs):
         a, b = evaluate_rule(rule, fast), evaluate_rule(rule, slow)
@@ -61,7 +63,8 @@ def _slow_assessment(rec: PatientRecord, as_of: dt.date, policy: str | None) -> 
     rs = get_ruleset(policy)
     mentions, _ = _note_mentions(rec.notes, default_notes_extractor())
     age = age_on(rec.birth_date.lo, as_of) if rec.birth_date else None
-    ctx = Context(record=rec, as_of=as_of, age=age, mentions=mentions, tokens=None)
+    ctx = Context(record=rec, as_of=as_of, age=age, mentions=mentions, tokens=None,
+                  net=safety_net(rs))
     for rule in rs.rules:
         ctx.findings[rule.id] = evaluate_rule(rule, ctx)
     ordered = tuple(sorted(ctx.findings.values(), key=_order))

@@ -25,15 +25,38 @@ VERIF = ["confirmed", "unconfirmed", "provisional", "refuted", "entered-in-error
 AS_OF = dt.date(2020, 6, 1)
 
 
+# SNOMED CT identifiers no value set lists, with the words a record might carry: what the
+# safety net reads (affirmed, historical, uncertain, a relative's, irrelevant, or no words).
+NET_POOL = [("999990000000101", "Primary malignant neoplasm of colon"),
+            ("999990000000102", "History of sepsis"),
+            ("999990000000103", "Rule out pneumonia"),
+            ("999990000000104", "Sprain of ankle"),
+            ("999990000000105", "Family history of breast cancer"),
+            ("999990000000106", None)]
+# drugs by product code: named ingredients of several classes, and an unrelated drug
+MED_POOL = [("854235", "0.4 ML Enoxaparin sodium 100 MG/ML Prefilled Syringe"),
+            ("197361", "Amlodipine 5 MG Oral Tablet"),
+            ("105586", "methotrexate 2.5 MG Oral Tablet"),
+            ("1736776", "10 ML oxaliplatin 5 MG/ML Injection"),
+            ("42316", None)]
+
+
 @st.composite
 def conditions(draw: Any, idx: int) -> dict[str, Any]:
-    icd = draw(st.booleans())
-    code = draw(st.sampled_from(ICD_POOL if icd else SNOMED_POOL))
-    system = "http://hl7.org/fhir/sid/icd-10-cm" if icd else "http://snomed.info/sct"
+    pool = draw(st.integers(0, 2))
+    display = None
+    if pool == 2:
+        code, display = draw(st.sampled_from(NET_POOL))
+    else:
+        code = draw(st.sampled_from(ICD_POOL if pool == 0 else SNOMED_POOL))
+    system = "http://hl7.org/fhir/sid/icd-10-cm" if pool == 0 else "http://snomed.info/sct"
     onset = AS_OF - dt.timedelta(days=draw(st.integers(-30, 3000)))
+    coding = {"system": system, "code": code}
+    if display:
+        coding["display"] = display
     r: dict[str, Any] = {"resourceType": "Condition", "id": f"c{idx}",
                          "subject": {"reference": "Patient/p"},
-                         "code": {"coding": [{"system": system, "code": code}]}}
+                         "code": {"coding": [coding]}}
     if draw(st.booleans()):
         r["onsetDateTime"] = onset.isoformat()
     cs = draw(st.sampled_from(STATUSES))
@@ -69,6 +92,19 @@ def observations(draw: Any, idx: int) -> dict[str, Any]:
 
 
 @st.composite
+def medications(draw: Any, idx: int) -> dict[str, Any]:
+    code, display = draw(st.sampled_from(MED_POOL))
+    coding = {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": code}
+    if display:
+        coding["display"] = display
+    return {"resourceType": "MedicationRequest", "id": f"m{idx}", "intent": "order",
+            "status": draw(st.sampled_from(["active", "stopped", "completed"])),
+            "subject": {"reference": "Patient/p"},
+            "medicationCodeableConcept": {"coding": [coding]},
+            "authoredOn": (AS_OF - dt.timedelta(days=draw(st.integers(-5, 400)))).isoformat()}
+
+
+@st.composite
 def patients(draw: Any) -> list[dict[str, Any]]:
     pat: dict[str, Any] = {"resourceType": "Patient", "id": "p",
                            "gender": draw(st.sampled_from(["female", "male", "other"])),
@@ -79,6 +115,7 @@ def patients(draw: Any) -> list[dict[str, Any]]:
     res = [pat]
     res += [draw(conditions(i)) for i in range(n_c)]
     res += [draw(observations(i)) for i in range(n_o)]
+    res += [draw(medications(i)) for i in range(draw(st.integers(0, 2)))]
     return res
 
 

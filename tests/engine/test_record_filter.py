@@ -74,7 +74,10 @@ def test_what_the_filter_keeps() -> None:
     rs = get_ruleset()
     res = _patient(
         {"resourceType": "Condition", "id": "sprain",  # no rule reads ankle sprains
-         "code": {"coding": [{"system": SNOMED, "code": "44465007"}]}},
+         "code": {"coding": [{"system": SNOMED, "code": "44465007",
+                              "display": "Sprain of ankle"}]}},
+        {"resourceType": "Condition", "id": "unnamed",  # in no value set and without a name:
+         "code": {"coding": [{"system": SNOMED, "code": "44465007"}]}},  # kept, to warn
         {"resourceType": "Condition", "id": "mi",
          "code": {"coding": [{"system": SNOMED, "code": "22298006"}]}},
         {"resourceType": "Condition", "id": "mi-icd",  # by ICD-10-CM hierarchy (I21.-)
@@ -85,22 +88,33 @@ def test_what_the_filter_keeps() -> None:
          "code": {"coding": [{"system": "urn:local", "code": "X1"}]}},
         {"resourceType": "MedicationRequest", "id": "amlodipine", "status": "active",
          "medicationCodeableConcept": {"coding": [{
-             "system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "197361"}]}},
+             "system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "197361",
+             "display": "Amlodipine 5 MG Oral Tablet"}]}},
+        {"resourceType": "MedicationRequest", "id": "enoxaparin", "status": "active",
+         "medicationCodeableConcept": {"coding": [{  # a product code: read by its ingredient
+             "system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "854235",
+             "display": "0.4 ML Enoxaparin sodium 100 MG/ML Prefilled Syringe"}]}},
+        {"resourceType": "Condition", "id": "net",  # in no value set; its words name cancer
+         "code": {"coding": [{"system": SNOMED, "code": "999990000000101",
+                              "display": "Primary malignant neoplasm of colon"}]}},
     )
     rec = _records(res, rs)[0]
     assert sorted(c.reference for c in rec.conditions) == [
-        "Condition/local", "Condition/mi", "Condition/mi-icd", "Condition/uncoded"]
-    assert rec.medications == []
+        "Condition/local", "Condition/mi", "Condition/mi-icd", "Condition/net",
+        "Condition/uncoded", "Condition/unnamed"]
+    assert [m.reference for m in rec.medications] == ["MedicationRequest/enoxaparin"]
     assert any("Condition/nocode has no code" in w for w in rec.warnings)
     whole = _records(res, None)[0]
-    assert len(whole.conditions) == 5 and len(whole.medications) == 1
+    assert len(whole.conditions) == 7 and len(whole.medications) == 2
+    _same_screening(res, (AS_OF,))
 
 
 def test_a_record_no_rule_reads_still_warns_as_it_would_unfiltered() -> None:
     """Filtering must not change what any door says: an onset given only as text warns
     whether or not the ruleset's filter drops the record."""
     res = _patient({"resourceType": "Condition", "id": "sprain", "onsetString": "as a child",
-                    "code": {"coding": [{"system": SNOMED, "code": "44465007"}]}})
+                    "code": {"coding": [{"system": SNOMED, "code": "44465007",
+                                         "display": "Sprain of ankle"}]}})
     kept, whole = _records(res, get_ruleset())[0], _records(res, None)[0]
     assert kept.conditions == [] and len(whole.conditions) == 1
     assert kept.warnings == whole.warnings

@@ -126,10 +126,13 @@ def test_immunosuppressant_medication_by_code_and_text() -> None:
                                   authored=days_before(30),
                                   text="Mycophenolate mofetil 500 MG Oral Tablet"))
     assert outcome(b, "immune-disorder")[0] == "present"
-    # a record coded in a known system is judged by its code, not its text
+    # a product code no value set lists is still read by the ingredient its text names, and
+    # the evidence says so
     c = screen(medication_request("999999", RXNORM, authored=days_before(30),
                                   text="Mycophenolate mofetil 500 MG Oral Tablet"))
-    assert outcome(c, "immune-disorder")[0] == "absent"
+    assert outcome(c, "immune-disorder") == ("present", "physician-review")
+    ev = next(f for f in c.findings if f.rule == "immune-disorder").evidence[0]
+    assert ev.detail is not None and "ingredient «mycophenolate»" in ev.detail
     stopped = screen(medication_request("42316", RXNORM, authored=days_before(300),
                                         status="stopped"))
     assert outcome(stopped, "immune-disorder")[0] == "absent"

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from msgspec import Struct
 
 from ..model import Evidence, Finding, Mention, PatientRecord
+from .safety_net import SafetyNet
 
 
 class Match(Struct, frozen=True):
@@ -17,6 +18,7 @@ class Match(Struct, frozen=True):
     evidence: Evidence
     cap: str | None = None
     why: str | None = None
+    unknown: bool = False  # supports an unknown finding only (a record that states it uncertainly)
 
 
 @dataclass(slots=True)
@@ -28,6 +30,8 @@ class Context:
     findings: dict[str, Finding] = field(default_factory=dict)
     # what any criterion could match (engine/index.py); None: evaluate every criterion
     tokens: set[str] | None = None
+    # reads the text of records no value set claims, and judges text patterns' context
+    net: SafetyNet | None = None
 
 
 def age_on(birth: dt.date, on: dt.date) -> int:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
 
 from ..knowledge.compiled import CompiledCriterion
 from ..model import Coding, DateRange, Evidence, ObservationItem
-from ..terminology.valueset import CompiledValueSet
+from ..terminology.valueset import KNOWN_KEYS, CompiledValueSet
 from .context import Context, Match
+from .index import free_text
 
 ACTIVE_CLINICAL = frozenset({"active", "recurrence", "relapse"})
 RESOLVED_CLINICAL = frozenset({"inactive", "remission", "resolved"})
@@ -35,11 +37,72 @@ _POS_TEXT_END = (" positive", " detected", " reactive")
 
 def _match_vs(vss: tuple[CompiledValueSet, ...], codings: tuple[Coding, ...],
               text: str | None) -> Coding | None:
+    """Codes, then text patterns of uncoded records, without assertion context: for what ends
+    or excludes (a later delivery), never for what raises concern (``_hit``)."""
     for vs in vss:
         hit = vs.match(codings, text)
         if hit is not None:
             return hit
     return None
+
+
+class _Hit(NamedTuple):
+    """How a record belongs to a criterion's value sets."""
+
+    coding: Coding  # the evidence's code (a text match: the text as a pseudo-coding)
+    how: str | None = None  # said in the evidence when it is not a plain code match
+    doubt: str | None = None  # why it only supports review
+    net: bool = False  # matched by the safety net
+    unknown: bool = False  # the record's words state it with uncertainty
+
+
+def _hit(c: CompiledCriterion, it: Any, ctx: Context, lenient: bool) -> _Hit | None:
+    """Does record ``it`` belong to ``c``'s value sets: by code; by an ingredient name in a
+    display or the text (drug classes); by a text pattern, with its assertion context, when it
+    has no code in a known system; or, for criteria that raise concern, by the safety net (its
+    text names the rule's concept although no value set holds its codes)."""
+    codings: tuple[Coding, ...] = it.codings
+    for vs in c.valuesets:
+        for cd in codings:
+            if vs.contains(cd.system, cd.code):
+                return _Hit(cd)
+    text: str | None = getattr(it, "text", None)
+    for vs in c.valuesets:
+        if not vs.has_ingredients():
+            continue
+        for cd in codings:
+            name = vs.ingredient_in(cd.display) if cd.display else None
+            if name:
+                return _Hit(cd, f"its display names the ingredient «{name}»")
+        name = vs.ingredient_in(text) if text else None
+        if name and text:
+            return _Hit(Coding(None, text, text), f"its text names the ingredient «{name}»")
+    net = ctx.net
+    if not any(cd.system in KNOWN_KEYS for cd in codings):
+        free = free_text(it)
+        if free:
+            for vs in c.valuesets:
+                span = vs.text_span(free)
+                if span is None:
+                    continue
+                a = net.assertion(free, *span) if net is not None else None
+                if a is not None and not net.admissible(c.rule_id, a):  # type: ignore[union-attr]
+                    continue
+                words = free[span[0]:span[1]]
+                unsure = a is not None and a.uncertain
+                return _Hit(Coding(None, free, free), f"its text names «{words}»",
+                            f"its text states «{words}» with uncertainty" if unsure else None,
+                            unknown=unsure)
+    if lenient and net is not None:
+        for h in net.hits(c.kind, codings, text):
+            if h.rule == c.rule_id:
+                coding = h.coding or (codings[0] if codings else Coding(None, text or "", text))
+                return _Hit(coding, None, h.reason, True, h.uncertain)
+    return None
+
+
+def _how(detail: str, hit: _Hit) -> str:
+    return f"{detail}; {hit.how}" if hit.how else detail
 
 
 def _excluded(c: CompiledCriterion, codings: tuple[Coding, ...]) -> bool:
@@ -60,18 +123,37 @@ def _cap(ctx_cap: str | None, c: CompiledCriterion) -> str | None:
     return c.max_severity if ctx_cap is None else ctx_cap
 
 
+def _match(ev: Evidence, hit: _Hit, cap: str | None, reasons: list[str]) -> Match:
+    """A safety-net match supports physician review at most; a record whose own words state
+    the concept with uncertainty ("rule out", "possible") makes the finding unknown, not
+    present."""
+    return Match(ev, "physician-review" if hit.net else cap, "; ".join(reasons) or None,
+                 unknown=hit.unknown)
+
+
 # ------------------------------------------------------------------------------------ condition
 
 
 def condition_state(
-    clinical: str | None, abatement: DateRange | None, abated: bool, as_of: dt.date
+    clinical: str | None, abatement: DateRange | None, abated: bool, as_of: dt.date,
+    onset: DateRange | None = None,
 ) -> tuple[str, str | None]:
-    """('current'|'resolved', reason-for-doubt) of a condition on the as-of date."""
+    """('current'|'resolved', reason-for-doubt) of a condition on the as-of date. Dates and a
+    status that contradict each other are a data error: never read as resolved."""
+    if abatement is not None and onset is not None and abatement.hi < onset.lo:
+        return "current", (f"abatement {abatement.text} is before onset {onset.text} (a data "
+                           "error); treated as current")
     if abatement is not None:
         if abatement.hi < as_of:
+            if clinical in ACTIVE_CLINICAL:
+                return "current", (f"clinical status {clinical} contradicts the abatement "
+                                   f"{abatement.text}; treated as current")
             return "resolved", None
         return "current", None  # abated after the as-of date: ongoing then
     if clinical in ACTIVE_CLINICAL:
+        if abated:
+            return "current", (f"clinical status {clinical} contradicts the recorded "
+                               "abatement; treated as current")
         return "current", None
     if clinical in RESOLVED_CLINICAL:
         return "resolved", None if abated else "resolved without an abatement date"
@@ -88,19 +170,27 @@ def match_conditions(c: CompiledCriterion, ctx: Context, lenient: bool) -> list[
     for it in ctx.record.conditions:
         if it.verification in IGNORED_VERIFICATION:
             continue
-        hit = _match_vs(c.valuesets, it.codings, it.text)
+        hit = _hit(c, it, ctx, lenient)
         if hit is None or _excluded(c, it.codings):
             continue
         start = it.onset or it.recorded
+        reasons: list[str] = []
+        if it.onset is not None and it.recorded is not None and it.onset.lo > it.recorded.hi:
+            # recorded before it began: a data error, not a condition of the future
+            reasons.append(f"onset {it.onset.text} is after the date it was recorded "
+                           f"({it.recorded.text}), a data error")
+            start = it.recorded
         if _after(start, as_of):
             continue
-        state, doubt = condition_state(it.clinical_status, it.abatement, it.abated, as_of)
+        state, doubt = condition_state(it.clinical_status, it.abatement, it.abated, as_of,
+                                       it.onset)
         if (state == "current" and c.ended_by and it.onset is not None
                 and _ended(ctx, c.ended_by, it.onset, as_of)):
             state, doubt = "resolved", None
-        reasons: list[str] = []
         if doubt and (state == "current" or c.status != "current"):
             reasons.append(doubt)
+        if hit.doubt:
+            reasons.append(hit.doubt)
         if c.status == "current" and state != "current":
             continue
         if c.status == "resolved" and state != "resolved":
@@ -130,12 +220,12 @@ def match_conditions(c: CompiledCriterion, ctx: Context, lenient: bool) -> list[
             detail += "; resolved"
         when = it.onset or it.recorded
         ev = Evidence(
-            reference=it.reference, source="fhir", code=hit,
+            reference=it.reference, source="fhir", code=hit.coding,
             date=when.text if when else None,
-            detail=detail, uncertain="; ".join(reasons) or None,
+            detail=_how(detail, hit), uncertain="; ".join(reasons) or None,
         )
-        out.append(Match(ev, _cap("uncertain" if reasons and lenient else None, c),
-                         "; ".join(reasons) or None))
+        out.append(_match(ev, hit, _cap("uncertain" if reasons and lenient else None, c),
+                          reasons))
     return out
 
 
@@ -207,22 +297,22 @@ def _obs_value_test(c: CompiledCriterion, it: ObservationItem, hit: Coding) -> t
 
 def match_observations(c: CompiledCriterion, ctx: Context, lenient: bool) -> list[Match]:
     as_of = ctx.as_of
-    candidates: list[tuple[ObservationItem, Coding]] = []
+    candidates: list[tuple[ObservationItem, _Hit]] = []
     for it in ctx.record.observations:
         if it.status in IGNORED_STATUS:
             continue
-        hit = _match_vs(c.valuesets, it.codings, None)
+        hit = _hit(c, it, ctx, lenient)
         if hit is None or _excluded(c, it.codings) or _after(it.effective, as_of):
             continue
         candidates.append((it, hit))
     if c.most_recent:
         # per code, every result of the latest date: results tied on date are all considered
         # (in reference order), so the outcome never depends on the order of the input
-        latest: dict[str, list[tuple[ObservationItem, Coding]]] = {}
+        latest: dict[str, list[tuple[ObservationItem, _Hit]]] = {}
         for it, hit in candidates:
-            prev = latest.get(hit.code)
+            prev = latest.get(hit.coding.code)
             if prev is None or _later(it.effective, prev[0][0].effective):
-                latest[hit.code] = [(it, hit)]
+                latest[hit.coding.code] = [(it, hit)]
             elif not _later(prev[0][0].effective, it.effective):
                 prev.append((it, hit))
         candidates = [x for k in sorted(latest)
@@ -237,16 +327,18 @@ def match_observations(c: CompiledCriterion, ctx: Context, lenient: bool) -> lis
                 reasons.append("result has no date")
             elif not _within(it.effective, c.within_days, as_of, lenient):
                 continue
-        ok, why = _obs_value_test(c, it, hit)
+        ok, why = _obs_value_test(c, it, hit.coding)
         if not ok:
             continue
         if it.status in PRELIMINARY_OBS:
             reasons.append(f"result status is {it.status}")
-        ev = Evidence(reference=it.reference, source="fhir", code=hit,
-                      date=it.effective.text if it.effective else None, detail=why,
+        if hit.doubt:
+            reasons.append(hit.doubt)
+        ev = Evidence(reference=it.reference, source="fhir", code=hit.coding,
+                      date=it.effective.text if it.effective else None, detail=_how(why, hit),
                       uncertain="; ".join(reasons) or None)
-        out.append(Match(ev, _cap("uncertain" if reasons and lenient else None, c),
-                         "; ".join(reasons) or None))
+        out.append(_match(ev, hit, _cap("uncertain" if reasons and lenient else None, c),
+                          reasons))
     return out
 
 
@@ -267,10 +359,10 @@ def match_medications(c: CompiledCriterion, ctx: Context, lenient: bool) -> list
     for it in ctx.record.medications:
         if it.status in IGNORED_STATUS:
             continue
-        hit = _match_vs(c.valuesets, it.codings, it.text)
+        hit = _hit(c, it, ctx, lenient)
         if hit is None or _excluded(c, it.codings) or _after(it.start, as_of):
             continue
-        reasons: list[str] = []
+        reasons: list[str] = [hit.doubt] if hit.doubt else []
         if c.within_days is not None:
             if it.start is None:
                 if not lenient:
@@ -285,12 +377,11 @@ def match_medications(c: CompiledCriterion, ctx: Context, lenient: bool) -> list
             and (it.end is None or it.end.hi >= as_of)
         ):
             continue
-        ev = Evidence(reference=it.reference, source="fhir", code=hit,
+        ev = Evidence(reference=it.reference, source="fhir", code=hit.coding,
                       date=it.start.text if it.start else None,
-                      detail=f"status {it.status or 'not recorded'}",
+                      detail=_how(f"status {it.status or 'not recorded'}", hit),
                       uncertain="; ".join(reasons) or None)
-        out.append(Match(ev, _cap("uncertain" if reasons else None, c),
-                         "; ".join(reasons) or None))
+        out.append(_match(ev, hit, _cap("uncertain" if reasons else None, c), reasons))
     return out
 
 
@@ -300,10 +391,10 @@ def match_procedures(c: CompiledCriterion, ctx: Context, lenient: bool) -> list[
     for it in ctx.record.procedures:
         if it.status in IGNORED_STATUS or it.status in ("preparation", "stopped"):
             continue
-        hit = _match_vs(c.valuesets, it.codings, it.text)
+        hit = _hit(c, it, ctx, lenient)
         if hit is None or _excluded(c, it.codings) or _after(it.performed, as_of):
             continue
-        reasons: list[str] = []
+        reasons: list[str] = [hit.doubt] if hit.doubt else []
         if c.within_days is not None:
             if it.performed is None:
                 if not lenient:
@@ -311,12 +402,11 @@ def match_procedures(c: CompiledCriterion, ctx: Context, lenient: bool) -> list[
                 reasons.append("procedure has no date")
             elif not _within(it.performed, c.within_days, as_of, lenient):
                 continue
-        ev = Evidence(reference=it.reference, source="fhir", code=hit,
+        ev = Evidence(reference=it.reference, source="fhir", code=hit.coding,
                       date=it.performed.text if it.performed else None,
-                      detail=f"status {it.status or 'not recorded'}",
+                      detail=_how(f"status {it.status or 'not recorded'}", hit),
                       uncertain="; ".join(reasons) or None)
-        out.append(Match(ev, _cap("uncertain" if reasons else None, c),
-                         "; ".join(reasons) or None))
+        out.append(_match(ev, hit, _cap("uncertain" if reasons else None, c), reasons))
     return out
 
 
@@ -327,18 +417,18 @@ def match_allergies(c: CompiledCriterion, ctx: Context, lenient: bool) -> list[M
             continue
         if c.status == "current" and it.clinical_status in RESOLVED_CLINICAL:
             continue
-        hit = _match_vs(c.valuesets, it.codings, it.text)
+        hit = _hit(c, it, ctx, lenient)
         if hit is None or _excluded(c, it.codings):
             continue
-        reasons = []
+        reasons = [hit.doubt] if hit.doubt else []
         if it.verification in UNCERTAIN_VERIFICATION:
             reasons.append(f"verification status is {it.verification}")
-        ev = Evidence(reference=it.reference, source="fhir", code=hit,
+        ev = Evidence(reference=it.reference, source="fhir", code=hit.coding,
                       date=it.recorded.text if it.recorded else None,
-                      detail=f"clinical status {it.clinical_status or 'not recorded'}",
+                      detail=_how(f"clinical status {it.clinical_status or 'not recorded'}",
+                                  hit),
                       uncertain="; ".join(reasons) or None)
-        out.append(Match(ev, _cap("uncertain" if reasons else None, c),
-                         "; ".join(reasons) or None))
+        out.append(_match(ev, hit, _cap("uncertain" if reasons else None, c), reasons))
     return out
 
 

@@ -22,6 +22,7 @@ from ..model import (
 from .context import Context, Match, age_on
 from .criteria import match_all
 from .index import finding_token, record_tokens, rule_tokens
+from .safety_net import SafetyNet, safety_net
 
 
 class NotesExtractor(Protocol):
@@ -183,7 +184,8 @@ def evaluate_rule(rule: CompiledRule, ctx: Context) -> Finding:
 
 
 def _match_rule(rule: CompiledRule, ctx: Context) -> Finding | None:
-    present = match_all(rule.present_if, ctx, True, rule.id)
+    matched = match_all(rule.present_if, ctx, True, rule.id)
+    present = [m for m in matched if not m.unknown]
     if present:
         sev = _worst([_match_severity(rule, m) for m in present])
         summary = rule.summary_present
@@ -193,9 +195,14 @@ def _match_rule(rule: CompiledRule, ctx: Context) -> Finding | None:
                 summary += f" (for review: {'; '.join(reasons)})"
         return _finding(rule, "present", sev, summary, present)
 
-    unknown = match_all(rule.unknown_if, ctx, True, rule.id)
+    unsure = [m for m in matched if m.unknown]
+    unknown = unsure + match_all(rule.unknown_if, ctx, True, rule.id)
     if unknown:
-        return _finding(rule, "unknown", rule.unknown_severity, rule.summary_unknown, unknown)
+        summary = rule.summary_unknown
+        reasons = sorted({m.why for m in unsure if m.why})
+        if reasons:
+            summary += f" ({'; '.join(reasons)})"
+        return _finding(rule, "unknown", rule.unknown_severity, summary, unknown)
 
     absent = match_all(rule.absent_if, ctx, False, rule.id)
     if absent:
@@ -244,6 +251,17 @@ def _note_mentions(notes: list[NoteItem], extractor: NotesExtractor | None
     return mentions, docs
 
 
+def _unnamed(record: PatientRecord, net: SafetyNet) -> list[str]:
+    """Warnings for conditions and medications no value set claims and no words name."""
+    out = []
+    for kind, items in (("condition", record.conditions), ("medication", record.medications)):
+        for it in items:
+            why = net.unnamed(kind, it.codings, it.text)
+            if why is not None:
+                out.append(f"{it.reference}: {why}")
+    return sorted(out)  # not in input order: output never depends on it
+
+
 def evaluate(
     record: PatientRecord,
     ruleset: CompiledRuleset,
@@ -254,9 +272,12 @@ def evaluate(
     birth = record.birth_date
     age = age_on(birth.lo, as_of) if birth is not None else None
     mentions, docs = _note_mentions(record.notes, notes)
-    tokens = record_tokens(record, ruleset, mentions)
-    ctx = Context(record=record, as_of=as_of, age=age, mentions=mentions, tokens=tokens)
+    net = safety_net(ruleset)
+    tokens = record_tokens(record, ruleset, mentions, net)
+    ctx = Context(record=record, as_of=as_of, age=age, mentions=mentions, tokens=tokens,
+                  net=net)
     warnings = list(dict.fromkeys(record.warnings))
+    warnings.extend(_unnamed(record, net))
     if not record.has_patient_resource:
         warnings.append("no Patient resource: sex- and age-specific rules applied conservatively")
     else:

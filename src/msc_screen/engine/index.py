@@ -12,9 +12,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..knowledge.compiled import RECORD_KINDS, CompiledCriterion, CompiledRule, CompiledRuleset
+from ..knowledge.compiled import (
+    RECORD_KINDS,
+    CompiledCriterion,
+    CompiledRule,
+    CompiledRuleset,
+    net_token,
+)
 from ..model import Coding, PatientRecord
 from ..terminology.valueset import KNOWN_KEYS, CompiledValueSet
+from .safety_net import SafetyNet
 
 SCANNED_KINDS = RECORD_KINDS
 ALWAYS = "*"  # token of criteria the index cannot rule out (demographics, other rules)
@@ -23,12 +30,13 @@ ALWAYS = "*"  # token of criteria the index cannot rule out (demographics, other
 class KindIndex:
     """Value sets that criteria of one record kind test, with a coding → tokens memo."""
 
-    __slots__ = ("_memo", "_texts", "kind", "valuesets")
+    __slots__ = ("_memo", "_names", "_texts", "kind", "valuesets")
 
     def __init__(self, kind: str, valuesets: Sequence[CompiledValueSet]) -> None:
         self.kind = kind
         self.valuesets = tuple(valuesets)
         self._texts = tuple(v for v in self.valuesets if v.has_text_patterns())
+        self._names = tuple(v for v in self.valuesets if v.has_ingredients())
         self._memo: dict[tuple[str | None, str], frozenset[str]] = {}
 
     def of_coding(self, c: Coding) -> frozenset[str]:
@@ -41,19 +49,43 @@ class KindIndex:
                 self._memo[key] = hit
         return hit
 
-    def add_items(self, items: Iterable[Any], out: set[str]) -> None:
+    def add_items(self, items: Iterable[Any], out: set[str], net: SafetyNet | None) -> None:
+        kind = self.kind
         for it in items:
-            coded = False
-            for c in it.codings:
+            coded = touched = False
+            codings = it.codings
+            for c in codings:
                 hit = self.of_coding(c)
                 if hit:
                     out.update(hit)
+                    touched = True
                 coded = coded or c.system in KNOWN_KEYS
             text = getattr(it, "text", None)
-            if text and not coded and self._texts:
-                # uncoded records match by text patterns (rare: no memo)
-                out.update(f"{self.kind}:{v.id}" for v in self._texts
-                           if v.match((), text) is not None)
+            for v in self._names:  # drug classes by ingredient name (memoised per string)
+                if any(c.display and v.ingredient_in(c.display) for c in codings) or (
+                        text and v.ingredient_in(text)):
+                    out.add(f"{kind}:{v.id}")
+                    touched = True
+            if not coded and self._texts:
+                free = free_text(it)
+                if free:  # uncoded records match by text patterns (rare: no memo)
+                    out.update(f"{kind}:{v.id}" for v in self._texts
+                               if v.text_span(free) is not None)
+            if net is not None and not touched:
+                for h in net.hits(kind, codings, text):
+                    out.add(net_token(kind, h.rule))
+
+
+def free_text(it: Any) -> str | None:
+    """The words of a record with no code in a known system: its text, else the display of a
+    local code (``{system: urn:local, code: CA1, display: "Breast cancer"}``)."""
+    text: str | None = getattr(it, "text", None)
+    if text and text.strip():
+        return text
+    for c in it.codings:
+        if c.display and c.display.strip():
+            return str(c.display)
+    return None
 
 
 def ruleset_index(ruleset: CompiledRuleset) -> dict[str, KindIndex]:
@@ -95,16 +127,16 @@ def rule_tokens(rule: CompiledRule) -> frozenset[str]:
 
 
 def record_tokens(record: PatientRecord, ruleset: CompiledRuleset,
-                  mention_rules: Iterable[str]) -> set[str]:
+                  mention_rules: Iterable[str], net: SafetyNet | None = None) -> set[str]:
     """One set per patient: a criterion or rule none of whose tokens are in it cannot match,
     so a rule with no possible match gets its evidence-free default finding."""
     idx = ruleset_index(ruleset)
     out = {ALWAYS}
-    idx["condition"].add_items(record.conditions, out)
-    idx["observation"].add_items(record.observations, out)
-    idx["medication"].add_items(record.medications, out)
-    idx["procedure"].add_items(record.procedures, out)
-    idx["allergy"].add_items(record.allergies, out)
+    idx["condition"].add_items(record.conditions, out, net)
+    idx["observation"].add_items(record.observations, out, net)
+    idx["medication"].add_items(record.medications, out, net)
+    idx["procedure"].add_items(record.procedures, out, net)
+    idx["allergy"].add_items(record.allergies, out, net)
     for a in record.answers:
         out.add(f"questionnaire:{a.link_id}")
     for r in mention_rules:

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import msgspec
 
+from ..engine.safety_net import SafetyNet, safety_net
 from ..errors import InputError
 from ..model import (
     AllergyItem,
@@ -70,11 +71,13 @@ def _codings(cc: FCodeableConcept | None) -> tuple[Coding, ...]:
     return tuple(out)
 
 
-def _wanted(cc: FCodeableConcept | None, reads: CodeFilter | None, uncoded: bool) -> bool:
+def _wanted(cc: FCodeableConcept | None, reads: CodeFilter | None, uncoded: bool,
+            net: SafetyNet | None = None, kind: str = "") -> bool:
     """Could a rule read this record? Yes when there is no filter, when a code is in one of
     the kind's value sets, or when nothing is coded in a known system: free-text patterns may
     then apply, and with ``uncoded`` such a record is kept even without text (a condition
-    without any code still gets its warning)."""
+    without any code still gets its warning). A record whose known codes are in no value set
+    is still kept when a drug class's ingredient name or the safety net reads its words."""
     if reads is None:
         return True
     if cc is None:
@@ -88,7 +91,11 @@ def _wanted(cc: FCodeableConcept | None, reads: CodeFilter | None, uncoded: bool
         if reads.wants(key or c.system, code):
             return True
         known = known or key is not None
-    return not known and (uncoded or bool(cc.text))
+    if not known:
+        return uncoded or bool(cc.text) or any(c.display for c in cc.coding or ())
+    return net is not None and net.keeps(
+        kind, tuple((system_key(c.system) or c.system, c.code, c.display)
+                    for c in cc.coding or () if c.code), cc.text)
 
 
 def _status(cc: FCodeableConcept | None) -> str | None:
@@ -173,25 +180,30 @@ class _Pending:
     items: list[tuple[str, str, Any]] = field(default_factory=list)  # (patient key, kind, item)
     medications: dict[str, FCodeableConcept | None] = field(default_factory=dict)
     reads: dict[str, CodeFilter] = field(default_factory=dict)  # record kind -> filter
+    net: SafetyNet | None = None
 
 
 class RecordBuilder:
     """Accumulates files; ``records()`` returns patients sorted by id (deterministic)."""
 
-    def __init__(self, reads: dict[str, CodeFilter] | None = None) -> None:
+    def __init__(self, reads: dict[str, CodeFilter] | None = None,
+                 net: SafetyNet | None = None) -> None:
         """``reads``: per record kind (condition, observation, medication, procedure, allergy),
         the value sets the rules read; when given, only records that pass are converted —
         pass the ruleset's (``CompiledRuleset.record_filters``, or ``for_ruleset``) so the
         thousands of vital signs and diagnoses its rules never read are not materialised.
-        Without, records are kept whole (to be screened under any policy later)."""
+        Without, records are kept whole (to be screened under any policy later). ``net``: the
+        ruleset's safety net, which keeps records whose codes are in no value set but whose
+        words name a rule's concept or a drug's ingredient."""
         self.reads = dict(reads or {})
+        self.net = net
         self._records: dict[str, PatientRecord] = {}
         self.errors: list[InputError] = []
         self.shared_warnings: list[str] = []
 
     @classmethod
     def for_ruleset(cls, ruleset: Any) -> RecordBuilder:
-        return cls(ruleset.record_filters)
+        return cls(ruleset.record_filters, safety_net(ruleset))
 
     # -- public ---------------------------------------------------------------------------
     def add(self, result: ReadResult) -> bool:
@@ -235,7 +247,7 @@ class RecordBuilder:
 
     def _convert(self, result: ReadResult) -> _Pending:
         conv = _Conv(result.source)
-        pend = _Pending(reads=self.reads)
+        pend = _Pending(reads=self.reads, net=self.net)
         url_to_pid: dict[str, str] = {}
         # pass 1: patients and medications (targets of references)
         for item, full_url, line in result.resources:
@@ -268,7 +280,8 @@ class RecordBuilder:
             keep = True
             if reads:
                 code = _CODE_OF.get(rtype)
-                if code is not None and not _wanted(code[0](res), reads.get(code[1]), code[2]):
+                if code is not None and not _wanted(code[0](res), reads.get(code[1]), code[2],
+                                                    self.net, code[1]):
                     if not _may_warn(res):
                         continue
                     keep = False  # converted for its warnings only: every door warns alike
@@ -456,7 +469,7 @@ def _medication(res: Any, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, An
         if cc is None and res.medicationReference.display:
             cc = FCodeableConcept(text=res.medicationReference.display)
     if res.medicationReference is not None and not _wanted(cc, pend.reads.get("medication"),
-                                                           True):
+                                                           True, pend.net, "medication"):
         return  # (coded in place, the record was filtered before conversion: _CODE_OF)
     start = (conv.date(getattr(res, "authoredOn", None), "authoredOn")
              or conv.date(res.effectiveDateTime, "effectiveDateTime")

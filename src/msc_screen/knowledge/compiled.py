@@ -47,8 +47,9 @@ class CompiledCriterion:
     max_severity: SeverityName | None
     reason: str | None
     source: Criterion
-    # "<kind>:<value-set id>" of ``valuesets``: what a record must touch for this criterion to
-    # possibly match (the engine's per-patient index, engine/index.py)
+    # "<kind>:<value-set id>" of ``valuesets`` (and, for criteria that raise concern, the safety
+    # net's "net:<kind>:<rule>"): what a record must touch for this criterion to possibly match
+    # (the engine's per-patient index, engine/index.py)
     vs_tokens: frozenset[str] = frozenset()
 
 
@@ -133,6 +134,12 @@ class CompiledRuleset:
         raise KeyError(rule_id)
 
 
+def net_token(kind: str, rule_id: str) -> str:
+    """The index token of a record of ``kind`` whose text the safety net reads as ``rule_id``'s
+    concept (engine/safety_net.py)."""
+    return f"net:{kind}:{rule_id}"
+
+
 def compile_valueset(vs: ValueSetDef) -> CompiledValueSet:
     cvs = CompiledValueSet(vs.id, vs.title)
     for inc in vs.include:
@@ -186,14 +193,15 @@ def compile_ruleset(kb: KnowledgeBase, policy: PolicyDef, policy_sha256: str) ->
             items = [v] if isinstance(v, str) else list(v)
             return tuple(vs(resolve(i)) for i in items)
 
-        def crit(c: Criterion, rid: str = rdef.id) -> CompiledCriterion:
+        def crit(c: Criterion, lenient: bool, rid: str = rdef.id) -> CompiledCriterion:
             valuesets = vs_list(c.valueset)
             return CompiledCriterion(
                 kind=c.kind,
                 rule_id=rid,
                 label=c.label,
                 valuesets=valuesets,
-                vs_tokens=frozenset(f"{c.kind}:{v.id}" for v in valuesets)
+                vs_tokens=frozenset([*(f"{c.kind}:{v.id}" for v in valuesets),
+                                     *([net_token(c.kind, rid)] if lenient else [])])
                 if c.kind in RECORD_KINDS else frozenset(),
                 excludes=vs_list(c.exclude_valuesets),
                 ended_by=tuple(vs(x) for x in c.ended_by),
@@ -232,9 +240,9 @@ def compile_ruleset(kb: KnowledgeBase, policy: PolicyDef, policy_sha256: str) ->
                 sexes=tuple(rdef.applicability.sex),
                 min_age=resolve(rdef.applicability.min_age),
                 max_age=resolve(rdef.applicability.max_age),
-                present_if=tuple(crit(c) for c in rdef.present_if),
-                unknown_if=tuple(crit(c) for c in rdef.unknown_if),
-                absent_if=tuple(crit(c) for c in rdef.absent_if),
+                present_if=tuple(crit(c, True) for c in rdef.present_if),
+                unknown_if=tuple(crit(c, True) for c in rdef.unknown_if),
+                absent_if=tuple(crit(c, False) for c in rdef.absent_if),
                 otherwise=rdef.otherwise,
                 uncertain_severity=rdef.uncertain_severity,
                 unknown_severity=rdef.unknown_severity,

@@ -179,6 +179,19 @@ class Extractor:
         out.sort(key=lambda m: (m.span, m.rule))
         return out
 
+    def assert_span(self, text: str, start: int, end: int) -> Assertion:
+        """Context flags for the words at ``text[start:end]`` (a value set's text pattern found
+        in a record's text: "no evidence of malignancy" is negated, "family history of" a
+        relative's)."""
+        headings = self.sections.find(text)
+        sents = Sentences(text, headings)
+        ss, se = sents.around(start, end)
+        sc = ScannedSentence(text[ss:se], self.rules)
+        h = SectionIndex(headings).at(end - 1)
+        if h is None:
+            return sc.assess(start - ss, end - ss)
+        return sc.assess(start - ss, end - ss, h.flags, h.negated_flags)
+
     def assert_target(self, text: str, target: str) -> Assertion:
         """Context flags for ``target`` (any phrase) where it first occurs in ``text``."""
         span = locate(text, target)

@@ -31,6 +31,20 @@ CANONICAL_URI: dict[str, str] = {
     HL7_INTERPRETATION: "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
 }
 
+# How people name each system in a sentence ("SNOMED CT 93761005 is in no value set ...").
+SYSTEM_NAME: dict[str, str] = {
+    SNOMED: "SNOMED CT",
+    ICD10CM: "ICD-10-CM",
+    ICD10: "ICD-10",
+    LOINC: "LOINC",
+    RXNORM: "RxNorm",
+    ATC: "ATC",
+    CVX: "CVX",
+    UNII: "UNII",
+    NDC: "NDC",
+    HL7_INTERPRETATION: "HL7 ObservationInterpretation",
+}
+
 _ALIASES: dict[str, str] = {
     # SNOMED CT
     "http://snomed.info/sct": SNOMED,
@@ -101,6 +115,13 @@ def system_key(system: str | None) -> str | None:
     if len(_cache) < 10_000:
         _cache[system] = key
     return key
+
+
+def system_name(key: str | None) -> str:
+    """A system as a reader names it: "SNOMED CT", or the raw URI of a local system."""
+    if key is None:
+        return "a code with no system"
+    return SYSTEM_NAME.get(key, f"code system {key}")
 
 
 def canonical_uri(key: str) -> str:

@@ -76,7 +76,15 @@ class CompiledValueSet:
 
     def set_text_patterns(self, patterns: Iterable[str]) -> None:
         pats = [re.escape(p.lower()) for p in patterns]
-        self._text = re.compile(r"\b(?:" + "|".join(pats) + r")\b") if pats else None
+        self._text = (re.compile(r"\b(?:" + "|".join(pats) + r")\b", re.IGNORECASE)
+                      if pats else None)
+
+    def text_span(self, text: str) -> tuple[int, int] | None:
+        """Where one of the set's text patterns occurs in ``text`` (whole words, any case)."""
+        if self._text is None:
+            return None
+        m = self._text.search(text)
+        return m.span() if m else None
 
     def set_ingredients(self, names: Iterable[str]) -> None:
         pats = [r"\s+".join(re.escape(w) for w in n.lower().split()) for n in names if n.strip()]
@@ -116,7 +124,7 @@ class CompiledValueSet:
             if self.contains(c.system, c.code):
                 return c
             coded = coded or c.system in KNOWN_KEYS
-        if text and not coded and self._text is not None and self._text.search(text.lower()):
+        if text and not coded and self._text is not None and self._text.search(text):
             return Coding(None, text, text)
         return None
 
