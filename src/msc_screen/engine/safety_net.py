@@ -112,6 +112,23 @@ class SafetyNet:
         return any((c.system, normalise_code(c.system, c.code)) in self._reviewed
                    for c in codings)
 
+    def classify(self, kind: str, codings: tuple[Coding, ...], text: str | None
+                 ) -> tuple[str, tuple[str, ...]]:
+        """What the engine makes of a record, for the terminology audit: ("value-set", ()) when
+        a value set claims it (code or ingredient), ("reviewed", ()) when its code was reviewed
+        as bearing on no rule, ("safety-net", rules) when the net reads it as those rules'
+        concepts, ("unnamed", ()) when it has no words to read, else ("unmatched", ())."""
+        if self.claimed(kind, codings, text):
+            return "value-set", ()
+        if self.reviewed(codings):
+            return "reviewed", ()
+        hits = self.hits(kind, codings, text)
+        if hits:
+            return "safety-net", tuple(h.rule for h in hits)
+        if not (text and text.strip()) and not any(c.display for c in codings):
+            return "unnamed", ()
+        return "unmatched", ()
+
     # ------------------------------------------------------------------ the net
     def hits(self, kind: str, codings: tuple[Coding, ...], text: str | None
              ) -> tuple[NetHit, ...]:
