@@ -83,6 +83,7 @@ def _wanted(cc: FCodeableConcept | None, reads: CodeFilter | None, uncoded: bool
     if cc is None:
         return uncoded
     known = False
+    seen: list[tuple[str | None, str, str | None]] = []
     for c in cc.coding or ():
         code = c.code
         if not code:
@@ -91,11 +92,10 @@ def _wanted(cc: FCodeableConcept | None, reads: CodeFilter | None, uncoded: bool
         if reads.wants(key or c.system, code):
             return True
         known = known or key is not None
+        seen.append((key or c.system, code, c.display))
     if not known:
-        return uncoded or bool(cc.text) or any(c.display for c in cc.coding or ())
-    return net is not None and net.keeps(
-        kind, tuple((system_key(c.system) or c.system, c.code, c.display)
-                    for c in cc.coding or () if c.code), cc.text)
+        return uncoded or bool(cc.text) or any(d for _, _, d in seen)
+    return net is not None and net.keeps(kind, tuple(seen), cc.text)
 
 
 def _status(cc: FCodeableConcept | None) -> str | None:
