@@ -61,6 +61,60 @@ def lint_cmd(
     raise typer.Exit(EXIT_INTERNAL if has_errors(findings) else EXIT_OK)
 
 
+@rules_app.command("import-vsac")
+def import_vsac_cmd(
+    vsac: Path = typer.Option(..., "--vsac", help="Published VSAC value sets: FHIR ValueSet "
+                              "NDJSON (.gz), JSON, or a directory of them."),
+    root: Path | None = typer.Option(None, "--root", help="Knowledge-base directory "
+                                     "(default: the packaged one)."),
+    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 when a shipped "
+                               "expansion differs from what the published file gives."),
+) -> None:
+    """Regenerate valuesets/expansions/*.tsv from published VSAC value sets, as each value set's
+    `sources` (OID, version, code systems, keep/drop with reasons) say. A new VSAC release is a
+    version change in the YAML and a reviewed diff of the generated files."""
+    from ..knowledge.loader import load_knowledge_base
+    from ..terminology.expansion import EXPANSIONS_DIR
+    from ..terminology.vsac import VsacError, read_published, regenerate, write
+
+    try:
+        kb = load_knowledge_base(root, expansions=False)
+        published = read_published(vsac)
+        files = regenerate(kb.valuesets.values(), published)
+    except KnowledgeError as exc:
+        fail(str(exc))
+    except VsacError as exc:
+        fail(f"cannot build the expansions:\n{exc}")
+    out_dir = kb.root / EXPANSIONS_DIR
+    console = Console(highlight=False)
+    if check:
+        stale = sorted(vid for vid, data in files.items()
+                       if not (out_dir / f"{vid}.tsv").exists()
+                       or (out_dir / f"{vid}.tsv").read_bytes() != data)
+        extra = sorted(p.name for p in out_dir.glob("*.tsv") if p.stem not in files)
+        for vid in stale:
+            console.print(f"differs: {EXPANSIONS_DIR}/{vid}.tsv")
+        for name in extra:
+            console.print(f"no longer generated: {EXPANSIONS_DIR}/{name}")
+        console.print(f"{len(files)} expansion(s) checked, {len(stale) + len(extra)} differ")
+        raise typer.Exit(EXIT_INTERNAL if stale or extra else EXIT_OK)
+    written, removed = write(out_dir, files)
+    table = Table(title=f"Expansions from {vsac.name}")
+    for col in ("value set", "sources", "codes", "dropped", "file"):
+        table.add_column(col, overflow="fold", no_wrap=col == "value set")
+    from ..terminology.expansion import parse
+
+    for vid, data in sorted(files.items()):
+        exp = parse(data, vid)
+        table.add_row(vid, str(len(exp.sources)), str(len(exp.rows)), str(len(exp.dropped)),
+                      "written" if f"{vid}.tsv" in written else "unchanged")
+    console.print(table)
+    for name in removed:
+        console.print(f"removed {EXPANSIONS_DIR}/{name} (its value set has no sources now)")
+    console.print(f"{len(written)} written, {len(removed)} removed; review with `git diff`, then "
+                  "run `msc-screen rules lint`")
+
+
 @rules_app.command("list")
 def list_cmd(
     policy: str | None = typer.Option(None, "--policy", help="Policy name or YAML file."),
