@@ -36,11 +36,15 @@ def lint_cmd(
                                      "(default: the packaged one)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per finding."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Hide info findings."),
+    vsac: Path | None = typer.Option(None, "--vsac", help="Also check that regenerating the "
+                                     "expansions from this published VSAC file gives the "
+                                     "shipped ones."),
 ) -> None:
-    """Check every code, range, reference and text of the knowledge base. Exit 1 on errors."""
+    """Check every code (hand-listed and in the shipped expansions), range, reference,
+    provenance and text of the knowledge base. Exit 1 on errors."""
     from ..knowledge.lint import has_errors, lint
 
-    findings = lint(root)
+    findings = lint(root, vsac)
     shown = [f for f in findings if not (quiet and f.severity == "info")]
     if as_json:
         for f in shown:
