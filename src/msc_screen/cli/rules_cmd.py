@@ -119,6 +119,32 @@ def import_vsac_cmd(
                   "run `msc-screen rules lint`")
 
 
+@rules_app.command("export")
+def export_cmd(
+    out: Path = typer.Argument(..., metavar="OUT", help="Directory to write into."),
+    fmt: str = typer.Option("fhir", "--format", help="Only `fhir`: one FHIR R4 ValueSet JSON "
+                            "file per value set."),
+    root: Path | None = typer.Option(None, "--root", help="Knowledge-base directory "
+                                     "(default: the packaged one)."),
+    timestamp: str | None = typer.Option(None, "--timestamp", help="expansion.timestamp to "
+                                         "write (default: now, UTC)."),
+) -> None:
+    """Write every value set as a FHIR R4 ValueSet (ValueSet-<id>.json): url, version, the
+    source OIDs as identifiers, compose (ICD-10-CM ranges and categories as is-a filters) and
+    the full expansion (ICD-10-CM with all descendants), exactly what the engine matches."""
+    from ..knowledge.export import export_fhir
+    from ..knowledge.loader import load_knowledge_base
+
+    if fmt != "fhir":
+        fail(f"unknown format {fmt!r} (known: fhir)", EXIT_BAD_INPUT)
+    try:
+        kb = load_knowledge_base(root)
+    except KnowledgeError as exc:
+        fail(str(exc))
+    paths = export_fhir(kb, out, timestamp)
+    Console(highlight=False).print(f"{len(paths)} ValueSet resource(s) written to {out}")
+
+
 @rules_app.command("list")
 def list_cmd(
     policy: str | None = typer.Option(None, "--policy", help="Policy name or YAML file."),
