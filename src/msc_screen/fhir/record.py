@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -174,6 +174,43 @@ def _range_date(birth: DateRange | None, r: FRange | None) -> DateRange | None:
     return _age_date(birth, r.low) or _age_date(birth, r.high)
 
 
+# Coded records the filter passed over, for ``RecordBuilder``'s ``on_skip`` hook, counted per
+# distinct (subject reference as written, record kind, codings as recorded — (system, code,
+# display) each, ``Coding(system_key(system) or system, code, display)`` for each with a code
+# being what a converted record carries —, text as the engine reads it: none for observations).
+# Raw and counted: a chart repeats a few vital signs thousands of times, and a ``Coding`` per
+# record would cost more than the tally that wants them. The hook also gets each reference's
+# patient id (None where the subject names no patient).
+RawCoding = tuple[str | None, str | None, str | None]
+Skipped = tuple[str | None, str, tuple[RawCoding, ...], str | None]
+SkipHook = Callable[[dict[Skipped, int], dict[str | None, str | None]], None]
+
+
+def _skip_key(res: Any, cc: FCodeableConcept, kind: str) -> Skipped:
+    """A record the filter passes over, as ``on_skip`` counts it (``cc`` has a coding)."""
+    ref = res.subject or res.patient
+    cd = cc.coding or []
+    if len(cd) == 1:  # the usual case, without a comprehension's call
+        c = cd[0]
+        raw: tuple[RawCoding, ...] = ((c.system, c.code, c.display),)
+    else:
+        raw = tuple([(c.system, c.code, c.display) for c in cd])
+    return (ref.reference if ref is not None else None, kind, raw,
+            None if kind == "observation" else cc.text)
+
+
+def _pid_of(ref: str | None, url_to_pid: dict[str, str], only: str | None) -> str | None:
+    """The patient a subject reference names, as ``RecordBuilder._subject`` finds it; None
+    where that would reject the file (the filter passes such a record over unresolved)."""
+    if not ref:
+        return only
+    hit = url_to_pid.get(ref)
+    if hit is not None:
+        return hit
+    pid = patient_id_of(ref)
+    return pid if pid is not None else only
+
+
 @dataclass
 class _Pending:
     patients: dict[str, Patient] = field(default_factory=dict)
@@ -181,29 +218,38 @@ class _Pending:
     medications: dict[str, FCodeableConcept | None] = field(default_factory=dict)
     reads: dict[str, CodeFilter] = field(default_factory=dict)  # record kind -> filter
     net: SafetyNet | None = None
+    # with an ``on_skip`` hook: the records the filter passed over (``_skip_key``: count), and
+    # the patient id of each subject reference they name
+    skipped: dict[Skipped, int] | None = None
+    skipped_pids: dict[str | None, str | None] = field(default_factory=dict)
 
 
 class RecordBuilder:
     """Accumulates files; ``records()`` returns patients sorted by id (deterministic)."""
 
     def __init__(self, reads: dict[str, CodeFilter] | None = None,
-                 net: SafetyNet | None = None) -> None:
+                 net: SafetyNet | None = None, on_skip: SkipHook | None = None) -> None:
         """``reads``: per record kind (condition, observation, medication, procedure, allergy),
         the value sets the rules read; when given, only records that pass are converted —
         pass the ruleset's (``CompiledRuleset.record_filters``, or ``for_ruleset``) so the
         thousands of vital signs and diagnoses its rules never read are not materialised.
         Without, records are kept whole (to be screened under any policy later). ``net``: the
         ruleset's safety net, which keeps records whose codes are in no value set but whose
-        words name a rule's concept or a drug's ingredient."""
+        words name a rule's concept or a drug's ingredient. ``on_skip``: called once per accepted
+        file with how many coded records of each (subject reference, kind, codings, text) the
+        filter passed over in it (``Skipped``) and the patient id of each reference, for
+        tallies that must see every record such as the terminology audit; without it the
+        filter costs what it did."""
         self.reads = dict(reads or {})
         self.net = net
+        self.on_skip = on_skip
         self._records: dict[str, PatientRecord] = {}
         self.errors: list[InputError] = []
         self.shared_warnings: list[str] = []
 
     @classmethod
-    def for_ruleset(cls, ruleset: Any) -> RecordBuilder:
-        return cls(ruleset.record_filters, safety_net(ruleset))
+    def for_ruleset(cls, ruleset: Any, on_skip: SkipHook | None = None) -> RecordBuilder:
+        return cls(ruleset.record_filters, safety_net(ruleset), on_skip)
 
     # -- public ---------------------------------------------------------------------------
     def add(self, result: ReadResult) -> bool:
@@ -247,7 +293,8 @@ class RecordBuilder:
 
     def _convert(self, result: ReadResult) -> _Pending:
         conv = _Conv(result.source)
-        pend = _Pending(reads=self.reads, net=self.net)
+        pend = _Pending(reads=self.reads, net=self.net,
+                        skipped={} if self.on_skip is not None and self.reads else None)
         url_to_pid: dict[str, str] = {}
         # pass 1: patients and medications (targets of references)
         for item, full_url, line in result.resources:
@@ -272,6 +319,7 @@ class RecordBuilder:
         # pass 2: clinical resources; those no rule can read are passed over before anything
         # else is done with them (most of a chart)
         reads = self.reads
+        skipped = pend.skipped
         for res, _url, line in result.resources:
             rtype = type(res)
             converter = _CONVERTERS.get(rtype)
@@ -280,23 +328,33 @@ class RecordBuilder:
             keep = True
             if reads:
                 code = _CODE_OF.get(rtype)
-                if code is not None and not _wanted(code[0](res), reads.get(code[1]), code[2],
-                                                    self.net, code[1]):
-                    if not _may_warn(res):
-                        continue
-                    keep = False  # converted for its warnings only: every door warns alike
+                if code is not None:
+                    cc = code[0](res)
+                    if not _wanted(cc, reads.get(code[1]), code[2], self.net, code[1]):
+                        if skipped is not None and cc is not None and cc.coding:
+                            sk = _skip_key(res, cc, code[1])
+                            skipped[sk] = skipped.get(sk, 0) + 1
+                        if not _may_warn(res):
+                            continue
+                        keep = False  # converted for its warnings only: every door warns alike
             res = cast(FClinical, res)
             conv.line = line
             conv.where = f"{rtype.__name__}/{res.id or '?'}"
             pid = self._subject(res, url_to_pid, only, conv)
             for kind, item in converter(res, conv, pend):
-                if keep or kind == "warning":
+                if kind == "skipped":  # a medication use its Medication's code filtered out
+                    skipped = cast(dict[Skipped, int], skipped)
+                    skipped[item] = skipped.get(item, 0) + 1
+                elif keep or kind == "warning":
                     pend.items.append((pid, kind, item))
         # validate patient fields now, so a bad birthDate rejects the file
         for pid, res in pend.patients.items():
             conv.where = f"Patient/{pid}"
             conv.date(res.birthDate, "birthDate")
             conv.date(res.deceasedDateTime, "deceasedDateTime")
+        if skipped:  # each subject reference resolved once, as ``_subject`` would
+            pend.skipped_pids = {ref: _pid_of(ref, url_to_pid, only)
+                                 for ref in {k[0] for k in skipped}}
         return pend
 
     def _subject(self, res: FClinical, url_to_pid: dict[str, str], only: str | None,
@@ -335,6 +393,8 @@ class RecordBuilder:
                 rec.warnings.append(item)
             else:
                 getattr(rec, kind).append(item)
+        if pend.skipped and self.on_skip is not None:
+            self.on_skip(pend.skipped, pend.skipped_pids)
 
     def finish(self) -> list[PatientRecord]:
         """Resolve onsets given as ages (needs the birth date, which may come from another
@@ -470,6 +530,8 @@ def _medication(res: Any, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, An
             cc = FCodeableConcept(text=res.medicationReference.display)
     if res.medicationReference is not None and not _wanted(cc, pend.reads.get("medication"),
                                                            True, pend.net, "medication"):
+        if pend.skipped is not None and cc is not None and cc.coding:  # (cc: never None here)
+            yield "skipped", _skip_key(res, cc, "medication")
         return  # (coded in place, the record was filtered before conversion: _CODE_OF)
     start = (conv.date(getattr(res, "authoredOn", None), "authoredOn")
              or conv.date(res.effectiveDateTime, "effectiveDateTime")
