@@ -175,28 +175,35 @@ def _range_date(birth: DateRange | None, r: FRange | None) -> DateRange | None:
 
 
 # Coded records the filter passed over, for ``RecordBuilder``'s ``on_skip`` hook, counted per
-# distinct (subject reference as written, record kind, codings as recorded — (system, code,
-# display) each, ``Coding(system_key(system) or system, code, display)`` for each with a code
-# being what a converted record carries —, text as the engine reads it: none for observations).
-# Raw and counted: a chart repeats a few vital signs thousands of times, and a ``Coding`` per
-# record would cost more than the tally that wants them. The hook also gets each reference's
-# patient id (None where the subject names no patient).
+# distinct (patient id — None where the subject names no patient —, record kind, codings as
+# recorded — (system, code, display) each; ``Coding(system_key(system) or system, code,
+# display)`` for each with a code is what a converted record carries —, text as the engine
+# reads it: none for observations). Raw and counted: a chart repeats a few vital signs
+# thousands of times, and a ``Coding`` per record would cost more than the tally wanting them.
 RawCoding = tuple[str | None, str | None, str | None]
 Skipped = tuple[str | None, str, tuple[RawCoding, ...], str | None]
-SkipHook = Callable[[dict[Skipped, int], dict[str | None, str | None]], None]
+SkipHook = Callable[[dict[Skipped, int]], None]
+_UNSEEN = ""  # (no patient id is empty: ``patient_id_of`` never gives one)
 
 
-def _skip_key(res: Any, cc: FCodeableConcept, kind: str) -> Skipped:
-    """A record the filter passes over, as ``on_skip`` counts it (``cc`` has a coding)."""
+def _count_skip(counts: dict[Skipped, int], res: Any, cc: FCodeableConcept, kind: str,
+                pids: dict[str | None, str | None], url_to_pid: dict[str, str],
+                only: str | None) -> None:
+    """Count a record the filter passes over (``cc`` has a coding); ``pids``: the patient of
+    each subject reference met in the file so far."""
     ref = res.subject or res.patient
+    r = ref.reference if ref is not None else None
+    pid = pids.get(r, _UNSEEN)
+    if pid == _UNSEEN:
+        pid = pids[r] = _pid_of(r, url_to_pid, only)
     cd = cc.coding or []
     if len(cd) == 1:  # the usual case, without a comprehension's call
         c = cd[0]
         raw: tuple[RawCoding, ...] = ((c.system, c.code, c.display),)
     else:
         raw = tuple([(c.system, c.code, c.display) for c in cd])
-    return (ref.reference if ref is not None else None, kind, raw,
-            None if kind == "observation" else cc.text)
+    key = (pid, kind, raw, None if kind == "observation" else cc.text)
+    counts[key] = counts.get(key, 0) + 1
 
 
 def _pid_of(ref: str | None, url_to_pid: dict[str, str], only: str | None) -> str | None:
@@ -218,10 +225,7 @@ class _Pending:
     medications: dict[str, FCodeableConcept | None] = field(default_factory=dict)
     reads: dict[str, CodeFilter] = field(default_factory=dict)  # record kind -> filter
     net: SafetyNet | None = None
-    # with an ``on_skip`` hook: the records the filter passed over (``_skip_key``: count), and
-    # the patient id of each subject reference they name
-    skipped: dict[Skipped, int] | None = None
-    skipped_pids: dict[str | None, str | None] = field(default_factory=dict)
+    skipped: dict[Skipped, int] | None = None  # with an ``on_skip`` hook: what it is told
 
 
 class RecordBuilder:
@@ -236,10 +240,9 @@ class RecordBuilder:
         Without, records are kept whole (to be screened under any policy later). ``net``: the
         ruleset's safety net, which keeps records whose codes are in no value set but whose
         words name a rule's concept or a drug's ingredient. ``on_skip``: called once per accepted
-        file with how many coded records of each (subject reference, kind, codings, text) the
-        filter passed over in it (``Skipped``) and the patient id of each reference, for
-        tallies that must see every record such as the terminology audit; without it the
-        filter costs what it did."""
+        file with how many coded records of each (patient, kind, codings, text) the filter
+        passed over in it (``Skipped``), for tallies that must see every record such as the
+        terminology audit; without it the filter costs what it did."""
         self.reads = dict(reads or {})
         self.net = net
         self.on_skip = on_skip
@@ -320,6 +323,7 @@ class RecordBuilder:
         # else is done with them (most of a chart)
         reads = self.reads
         skipped = pend.skipped
+        pids: dict[str | None, str | None] = {}  # subject reference -> patient, for ``on_skip``
         for res, _url, line in result.resources:
             rtype = type(res)
             converter = _CONVERTERS.get(rtype)
@@ -332,8 +336,7 @@ class RecordBuilder:
                     cc = code[0](res)
                     if not _wanted(cc, reads.get(code[1]), code[2], self.net, code[1]):
                         if skipped is not None and cc is not None and cc.coding:
-                            sk = _skip_key(res, cc, code[1])
-                            skipped[sk] = skipped.get(sk, 0) + 1
+                            _count_skip(skipped, res, cc, code[1], pids, url_to_pid, only)
                         if not _may_warn(res):
                             continue
                         keep = False  # converted for its warnings only: every door warns alike
@@ -344,7 +347,8 @@ class RecordBuilder:
             for kind, item in converter(res, conv, pend):
                 if kind == "skipped":  # a medication use its Medication's code filtered out
                     skipped = cast(dict[Skipped, int], skipped)
-                    skipped[item] = skipped.get(item, 0) + 1
+                    sk = (pid, *item)
+                    skipped[sk] = skipped.get(sk, 0) + 1
                 elif keep or kind == "warning":
                     pend.items.append((pid, kind, item))
         # validate patient fields now, so a bad birthDate rejects the file
@@ -352,9 +356,6 @@ class RecordBuilder:
             conv.where = f"Patient/{pid}"
             conv.date(res.birthDate, "birthDate")
             conv.date(res.deceasedDateTime, "deceasedDateTime")
-        if skipped:  # each subject reference resolved once, as ``_subject`` would
-            pend.skipped_pids = {ref: _pid_of(ref, url_to_pid, only)
-                                 for ref in {k[0] for k in skipped}}
         return pend
 
     def _subject(self, res: FClinical, url_to_pid: dict[str, str], only: str | None,
@@ -394,7 +395,7 @@ class RecordBuilder:
             else:
                 getattr(rec, kind).append(item)
         if pend.skipped and self.on_skip is not None:
-            self.on_skip(pend.skipped, pend.skipped_pids)
+            self.on_skip(pend.skipped)
 
     def finish(self) -> list[PatientRecord]:
         """Resolve onsets given as ages (needs the birth date, which may come from another
@@ -531,7 +532,8 @@ def _medication(res: Any, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, An
     if res.medicationReference is not None and not _wanted(cc, pend.reads.get("medication"),
                                                            True, pend.net, "medication"):
         if pend.skipped is not None and cc is not None and cc.coding:  # (cc: never None here)
-            yield "skipped", _skip_key(res, cc, "medication")
+            yield "skipped", ("medication", tuple([(c.system, c.code, c.display)
+                                                   for c in cc.coding]), cc.text)
         return  # (coded in place, the record was filtered before conversion: _CODE_OF)
     start = (conv.date(getattr(res, "authoredOn", None), "authoredOn")
              or conv.date(res.effectiveDateTime, "effectiveDateTime")

@@ -159,14 +159,11 @@ class CodeTally:
                         dict[str | None, int]] = {}
 
     def skipped(self, counts: Mapping[tuple[str | None, str, tuple[RawCoding, ...],
-                                            str | None], int],
-                patient_of: Mapping[str | None, str | None]) -> None:
+                                            str | None], int]) -> None:
         """``RecordBuilder``'s ``on_skip`` hook: the records its filter passed over in a file,
-        per (subject reference, kind, codings as recorded, text), and each reference's
-        patient."""
+        per (patient, kind, codings as recorded, text)."""
         raw = self._raw
-        for (ref, kind, codings, text), n in counts.items():
-            pid = patient_of.get(ref)
+        for (pid, kind, codings, text), n in counts.items():
             key = (kind, codings, text)
             per = raw.get(key)
             if per is None:
