@@ -215,8 +215,8 @@ def _med(coding: list[dict[str, str]] | None = None, text: str | None = None, **
 
 
 @pytest.mark.parametrize(("coding", "text", "rule", "ingredient"), [
-    ([{"system": RXNORM, "code": "854235",
-       "display": "0.4 ML Enoxaparin sodium 100 MG/ML Prefilled Syringe"}], None,
+    ([{"system": RXNORM, "code": "9990001",  # a product code no value set lists
+       "display": "0.4 ML Enoxaparin sodium 100 MG/ML Prefilled Syringe [Lovenox]"}], None,
      "thrombotic-risk", "enoxaparin"),
     ([{"system": NDC, "code": "0469-0607-73", "display": "tacrolimus 1 MG Oral Capsule"}], None,
      "immune-disorder", "tacrolimus"),
@@ -226,12 +226,22 @@ def _med(coding: list[dict[str, str]] | None = None, text: str | None = None, **
 ])
 def test_medication_matched_by_ingredient(coding: list[dict[str, str]] | None,
                                           text: str | None, rule: str, ingredient: str) -> None:
+    for c in coding or ():
+        _in_no_value_set(c["system"], c["code"])
     a = _both(_med(coding, text))
     f = finding(a, rule)
     assert f.status == "present"
     assert f.severity != "recommendation"
     assert f"«{ingredient}»" in (f.evidence[0].detail or "")
     assert f.evidence[0].uncertain is None  # a named ingredient is a match, not a guess
+
+
+def test_product_code_from_a_published_value_set_matches_by_code() -> None:
+    a = _both(_med([{"system": RXNORM, "code": "854235",
+                     "display": "0.4 ML Enoxaparin sodium 100 MG/ML Prefilled Syringe"}]))
+    f = finding(a, "thrombotic-risk")
+    assert f.status == "present"
+    assert "ingredient" not in (f.evidence[0].detail or "")  # the code itself is listed
 
 
 def test_cancer_drug_with_other_uses_is_review() -> None:
@@ -257,9 +267,10 @@ def _with_reference(reference: str, medication: dict[str, Any], contained: bool
 
 @pytest.mark.parametrize("contained", [True, False])
 def test_medication_reference_to_a_medication(contained: bool) -> None:
+    _in_no_value_set(NDC, "0078-0240-15")
     med = {"resourceType": "Medication", "id": "med1",
-           "code": {"coding": [{"system": RXNORM, "code": "198377",
-                                "display": "cyclosporine 100 MG Oral Capsule"}]}}
+           "code": {"coding": [{"system": NDC, "code": "0078-0240-15",
+                                "display": "cyclosporine 100 MG Oral Capsule [Neoral]"}]}}
     ref = "#med1" if contained else "Medication/med1"
     a = _both(*_with_reference(ref, med, contained))
     assert outcome(a, "immune-disorder")[0] == "present"
