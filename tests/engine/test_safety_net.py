@@ -25,12 +25,13 @@ from factories import (
 )
 from msc_screen.api import load_records
 from msc_screen.engine import evaluate
+from msc_screen.engine.safety_net import safety_net
 from msc_screen.fhir.reader import read_source
 from msc_screen.fhir.record import RecordBuilder
 from msc_screen.knowledge import get_ruleset
 from msc_screen.knowledge.loader import package_root
 from msc_screen.knowledge.ruleset import get_knowledge_base
-from msc_screen.model import Assessment
+from msc_screen.model import Assessment, Coding
 from msc_screen.terminology.systems import system_key
 
 AS_OF = days_before(0)
@@ -340,3 +341,22 @@ def test_male_patient_shape_unchanged_by_the_net() -> None:
     a = _both(_coded(UNLISTED, display="Normal pregnancy", onset=days_before(30)),
               pat=patient(gender="male"))
     assert outcome(a, "pregnancy")[0] == "absent"
+
+
+def test_shipped_reviewed_codes_are_left_alone_and_say_why() -> None:
+    """Each code on the shipped reviewed list names its reason, and the net leaves it alone
+    although its words name a rule's concept (chronic sinusitis names an infection)."""
+    kb = get_knowledge_base()
+    assert kb.reviewed_codes, "the shipped list is empty"
+    for rc in kb.reviewed_codes:
+        assert len(rc.reason.split()) >= 6, rc.code
+    a = _both(_coded("40055000", display="Chronic sinusitis (disorder)", onset=days_before(10)))
+    assert outcome(a, "active-infection")[0] == "absent"
+    sinusitis = (Coding("snomed", "40055000", "Chronic sinusitis (disorder)"),)
+    assert safety_net(get_ruleset()).classify("condition", sinusitis, None) == ("reviewed", ())
+
+
+@pytest.mark.parametrize(("code", "system"), [("K35.80", ICD10CM), ("74400008", SNOMED)])
+def test_acute_appendicitis_is_a_systemic_infection(code: str, system: str) -> None:
+    a = _both(condition(code, system, onset=days_before(3)))
+    assert outcome(a, "active-infection") == ("present", "contraindicated")
