@@ -31,7 +31,7 @@ from ..fhir.record import RecordBuilder
 from ..knowledge import get_ruleset
 from ..knowledge.compiled import CompiledRuleset
 from ..model import PatientRecord
-from ..terminology.audit import Classify, CodeTally, memoised
+from ..terminology.audit import Classifier, CodeTally, memoised
 from ..terminology.valueset import KNOWN_KEYS
 from .partition import MEDICATIONS
 from .plan import WorkDir
@@ -69,10 +69,10 @@ def engine_for(policy: str | None) -> tuple[CompiledRuleset, NotesExtractor | No
     return get_ruleset(policy), default_notes_extractor()
 
 
-def code_classifier(ruleset: CompiledRuleset) -> Classify:
+def code_classifier(ruleset: CompiledRuleset) -> Classifier:
     """What the engine makes of a record no value set claims (``SafetyNet.classify``), for
     the terminology audit, memoised once per process and ruleset."""
-    hit: Classify | None = ruleset.memo.get("terminology-audit")
+    hit: Classifier | None = ruleset.memo.get("terminology-audit")
     if hit is None:
         hit = ruleset.memo["terminology-audit"] = memoised(safety_net(ruleset).classify)
     return hit

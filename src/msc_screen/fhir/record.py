@@ -174,36 +174,53 @@ def _range_date(birth: DateRange | None, r: FRange | None) -> DateRange | None:
     return _age_date(birth, r.low) or _age_date(birth, r.high)
 
 
-# Coded records the filter passed over, for ``RecordBuilder``'s ``on_skip`` hook, counted per
-# distinct (patient id — None where the subject names no patient —, record kind, codings as
+# Coded records the filter passed over, for ``RecordBuilder``'s ``on_skip`` hook: per patient
+# id (None where the subject names no patient), how many of each (record kind, codings as
 # recorded — (system, code, display) each; ``Coding(system_key(system) or system, code,
 # display)`` for each with a code is what a converted record carries —, text as the engine
 # reads it: none for observations). Raw and counted: a chart repeats a few vital signs
 # thousands of times, and a ``Coding`` per record would cost more than the tally wanting them.
 RawCoding = tuple[str | None, str | None, str | None]
-Skipped = tuple[str | None, str, tuple[RawCoding, ...], str | None]
-SkipHook = Callable[[dict[Skipped, int]], None]
-_UNSEEN = ""  # (no patient id is empty: ``patient_id_of`` never gives one)
+Skipped = tuple[str, tuple[RawCoding, ...], str | None]
+SkipCounts = dict[str | None, dict[Skipped, int]]
+SkipHook = Callable[[SkipCounts], None]
 
 
-def _count_skip(counts: dict[Skipped, int], res: Any, cc: FCodeableConcept, kind: str,
-                pids: dict[str | None, str | None], url_to_pid: dict[str, str],
-                only: str | None) -> None:
-    """Count a record the filter passes over (``cc`` has a coding); ``pids``: the patient of
-    each subject reference met in the file so far."""
+def _skip(res: Any, cc: FCodeableConcept, kind: str,
+          per_ref: dict[str | None, dict[Skipped, int]], counts: SkipCounts,
+          url_to_pid: dict[str, str], only: str | None) -> None:
+    """Count a record the filter passes over (``cc`` has a coding) in its patient's counts;
+    ``per_ref``: those counts by subject reference, for the references met in the file."""
     ref = res.subject or res.patient
     r = ref.reference if ref is not None else None
-    pid = pids.get(r, _UNSEEN)
-    if pid == _UNSEEN:
-        pid = pids[r] = _pid_of(r, url_to_pid, only)
+    mine = per_ref.get(r)
+    if mine is None:
+        mine = per_ref[r] = counts.setdefault(_pid_of(r, url_to_pid, only), {})
+    key = _skip_key(cc, kind)
+    mine[key] = mine.get(key, 0) + 1
+
+
+_SKIP_KEYS: dict[Skipped, Skipped] = {}  # one object per distinct key (see ``_skip_key``)
+_NO_REFS: dict[str | None, dict[Skipped, int]] = {}  # (``_convert`` without a hook: never used)
+
+
+def _skip_key(cc: FCodeableConcept, kind: str) -> Skipped:
+    """The key ``on_skip`` counts a record under, the same object for equal keys (while the
+    table has room): dict look-ups then compare by identity, not tuple by tuple and string by
+    string, in the builder and in the tallies that keep the keys."""
     cd = cc.coding or []
     if len(cd) == 1:  # the usual case, without a comprehension's call
         c = cd[0]
         raw: tuple[RawCoding, ...] = ((c.system, c.code, c.display),)
     else:
         raw = tuple([(c.system, c.code, c.display) for c in cd])
-    key = (pid, kind, raw, None if kind == "observation" else cc.text)
-    counts[key] = counts.get(key, 0) + 1
+    key = (kind, raw, None if kind == "observation" else cc.text)
+    hit = _SKIP_KEYS.get(key)
+    if hit is None:
+        if len(_SKIP_KEYS) < 50_000:  # (bounded: free-text keys could be many)
+            _SKIP_KEYS[key] = key
+        return key
+    return hit
 
 
 def _pid_of(ref: str | None, url_to_pid: dict[str, str], only: str | None) -> str | None:
@@ -225,7 +242,7 @@ class _Pending:
     medications: dict[str, FCodeableConcept | None] = field(default_factory=dict)
     reads: dict[str, CodeFilter] = field(default_factory=dict)  # record kind -> filter
     net: SafetyNet | None = None
-    skipped: dict[Skipped, int] | None = None  # with an ``on_skip`` hook: what it is told
+    skipped: SkipCounts | None = None  # with an ``on_skip`` hook: what it is told
 
 
 class RecordBuilder:
@@ -240,9 +257,10 @@ class RecordBuilder:
         Without, records are kept whole (to be screened under any policy later). ``net``: the
         ruleset's safety net, which keeps records whose codes are in no value set but whose
         words name a rule's concept or a drug's ingredient. ``on_skip``: called once per accepted
-        file with how many coded records of each (patient, kind, codings, text) the filter
-        passed over in it (``Skipped``), for tallies that must see every record such as the
-        terminology audit; without it the filter costs what it did."""
+        file with, per patient, how many coded records of each (kind, codings, text) the filter
+        passed over in it (``SkipCounts``; the hook may keep the dicts), for tallies that must
+        see every record such as the terminology audit; without it the filter costs what it
+        did."""
         self.reads = dict(reads or {})
         self.net = net
         self.on_skip = on_skip
@@ -323,7 +341,7 @@ class RecordBuilder:
         # else is done with them (most of a chart)
         reads = self.reads
         skipped = pend.skipped
-        pids: dict[str | None, str | None] = {}  # subject reference -> patient, for ``on_skip``
+        per_ref: dict[str | None, dict[Skipped, int]] = {} if skipped is not None else _NO_REFS
         for res, _url, line in result.resources:
             rtype = type(res)
             converter = _CONVERTERS.get(rtype)
@@ -336,7 +354,7 @@ class RecordBuilder:
                     cc = code[0](res)
                     if not _wanted(cc, reads.get(code[1]), code[2], self.net, code[1]):
                         if skipped is not None and cc is not None and cc.coding:
-                            _count_skip(skipped, res, cc, code[1], pids, url_to_pid, only)
+                            _skip(res, cc, code[1], per_ref, skipped, url_to_pid, only)
                         if not _may_warn(res):
                             continue
                         keep = False  # converted for its warnings only: every door warns alike
@@ -346,9 +364,8 @@ class RecordBuilder:
             pid = self._subject(res, url_to_pid, only, conv)
             for kind, item in converter(res, conv, pend):
                 if kind == "skipped":  # a medication use its Medication's code filtered out
-                    skipped = cast(dict[Skipped, int], skipped)
-                    sk = (pid, *item)
-                    skipped[sk] = skipped.get(sk, 0) + 1
+                    mine = cast(SkipCounts, skipped).setdefault(pid, {})
+                    mine[item] = mine.get(item, 0) + 1
                 elif keep or kind == "warning":
                     pend.items.append((pid, kind, item))
         # validate patient fields now, so a bad birthDate rejects the file
@@ -532,8 +549,7 @@ def _medication(res: Any, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, An
     if res.medicationReference is not None and not _wanted(cc, pend.reads.get("medication"),
                                                            True, pend.net, "medication"):
         if pend.skipped is not None and cc is not None and cc.coding:  # (cc: never None here)
-            yield "skipped", ("medication", tuple([(c.system, c.code, c.display)
-                                                   for c in cc.coding]), cc.text)
+            yield "skipped", _skip_key(cc, "medication")
         return  # (coded in place, the record was filtered before conversion: _CODE_OF)
     start = (conv.date(getattr(res, "authoredOn", None), "authoredOn")
              or conv.date(res.effectiveDateTime, "effectiveDateTime")

@@ -9,16 +9,20 @@ or nothing matched) — the list an informaticist reviews to extend the value se
 reviewed-codes list. The classifier is passed in (``SafetyNet.classify``), so this module does
 not depend on the engine.
 
-Counting happens in two steps, so a batch can split it over work units: ``CodeTally`` counts the
-records of a set of patients (a work unit, or a whole CLI input; each patient's records wholly
-in one tally) and yields ``CodeRow`` objects with distinct-patient counts; ``CodeAudit`` sums rows
-from many tallies and sorts them. Output (table text, JSON, CSV) is deterministic.
+Counting happens in two steps, so a batch can split it over work units: ``CodeTally`` holds, per
+patient of a set (a work unit, or a whole CLI input; each patient's records wholly in one
+tally), how many records of each distinct (kind, codings, text) it has, and yields ``CodeRow``
+objects with distinct-patient counts, describing each distinct record once (``Classifier``);
+``CodeAudit`` sums rows from many tallies and sorts them. Output (table text, JSON, CSV) is
+deterministic. The reader's filter hands over the records it passes over already counted
+(``RecordBuilder``'s ``on_skip`` hook), so the work per record stays a tuple and a dict update.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,34 +41,78 @@ VALUE_SET, SAFETY_NET, UNMATCHED, UNNAMED, REVIEWED = (
 OUTCOMES = (SAFETY_NET, UNMATCHED, UNNAMED, REVIEWED)
 OUTCOME_LABEL = {SAFETY_NET: "safety net", UNMATCHED: "unmatched", UNNAMED: "unnamed",
                  REVIEWED: "reviewed"}
-# record kinds (``knowledge.compiled.RECORD_KINDS``) and the ``PatientRecord`` list of each
+# record kinds (``knowledge.compiled.RECORD_KINDS``; ``CodeTally.add_record`` reads each)
 KINDS = ("condition", "observation", "medication", "procedure", "allergy")
-_ATTRS = (("condition", "conditions"), ("observation", "observations"),
-          ("medication", "medications"), ("procedure", "procedures"),
-          ("allergy", "allergies"))
-_MEMO_CAP = 200_000
+_MEMO_CAP = 50_000  # per memo: bounded memory with free-text records
 
 
-def memoised(classify: Classify) -> Classify:
-    """``classify`` remembered per distinct (kind, codings, text): records repeat a few hundred
-    codes."""
-    memo: dict[tuple[str, tuple[Coding, ...], str | None], tuple[str, tuple[str, ...]]] = {}
+# A record as the audit sees it: (kind, outcome, rules, ((code key, words shown), ...)); no
+# codes when a value set claims it, it has none, or it is of a kind not asked for.
+Described = tuple[str, str, tuple[str, ...], tuple[tuple[tuple[str | None, str], str | None],
+                                                    ...]]
 
-    def run(kind: str, codings: tuple[Coding, ...], text: str | None
-            ) -> tuple[str, tuple[str, ...]]:
+
+class Classifier:
+    """``classify`` remembered per distinct (kind, codings, text), and each distinct record's
+    description for ``CodeTally.rows`` (a batch worker describes the same few hundred records
+    in every unit). Callable as ``classify`` is."""
+
+    __slots__ = ("_classify", "_conv", "_described", "_verdicts")
+
+    def __init__(self, classify: Classify) -> None:
+        self._classify = classify
+        self._verdicts: dict[tuple[str, tuple[Coding, ...], str | None],
+                             tuple[str, tuple[str, ...]]] = {}
+        self._described: dict[tuple[Any, bool, frozenset[str] | None], Described] = {}
+        self._conv: dict[tuple[RawCoding, ...], tuple[Coding, ...]] = {}
+
+    def __call__(self, kind: str, codings: tuple[Coding, ...], text: str | None
+                 ) -> tuple[str, tuple[str, ...]]:
         key = (kind, codings, text)
-        hit = memo.get(key)
+        hit = self._verdicts.get(key)
         if hit is None:
-            hit = classify(kind, codings, text)
-            if len(memo) < _MEMO_CAP:
-                memo[key] = hit
+            hit = self._classify(kind, codings, text)
+            if len(self._verdicts) < _MEMO_CAP:
+                self._verdicts[key] = hit
         return hit
 
-    return run
+    def describe(self, key: Any, raw: bool, kinds: frozenset[str] | None) -> Described:
+        """``key``: (kind, codings, text), the codings as recorded (``raw``: (system, code,
+        display) tuples, as the reader's ``on_skip`` hook gives them) or converted."""
+        memo = (key, raw, kinds)
+        hit = self._described.get(memo)
+        if hit is None:
+            hit = self._describe(key, raw, kinds)
+            if len(self._described) < _MEMO_CAP:
+                self._described[memo] = hit
+        return hit
+
+    def _describe(self, key: Any, raw: bool, kinds: frozenset[str] | None) -> Described:
+        kind, codings, text = key
+        if raw:
+            hit = self._conv.get(codings)
+            if hit is None:
+                hit = tuple(Coding(system_key(s) or s, c, d) for s, c, d in codings if c)
+                if len(self._conv) < _MEMO_CAP:
+                    self._conv[codings] = hit
+            codings = hit
+        if not codings or (kinds is not None and kind not in kinds):
+            return kind, VALUE_SET, (), ()
+        outcome, rules = self(kind, codings, text)
+        if outcome == VALUE_SET:
+            return kind, outcome, rules, ()
+        words = " ".join(text.split()) if text else None
+        codes: dict[tuple[str | None, str], str | None] = {}
+        for c in codings:
+            code = (c.system, c.code.strip())
+            if code not in codes:
+                codes[code] = " ".join(c.display.split()) if c.display else words
+        return kind, outcome, rules, tuple(codes.items())
 
 
-def _inc(d: dict[str, int], key: str, n: int) -> None:
-    d[key] = d.get(key, 0) + n
+def memoised(classify: Classify) -> Classifier:
+    """``classify`` remembered (``Classifier``): records repeat a few hundred codes."""
+    return classify if isinstance(classify, Classifier) else Classifier(classify)
 
 
 def _add_all(d: dict[str, int], other: Mapping[str, int]) -> None:
@@ -144,93 +192,97 @@ def system_label(system: str | None) -> str:
 
 
 RecordKey = tuple[str, tuple[Coding, ...], str | None]  # (kind, codings, text)
+RawKey = tuple[str, tuple[RawCoding, ...], str | None]  # (kind, codings as recorded, text)
 
 
 class CodeTally:
     """The records of a set of patients (every record of each patient in this one tally: a
-    batch work unit, or a whole CLI input), counted per distinct (kind, codings, text) and
-    patient; ``rows`` classifies each distinct record once and sums it into its codes."""
+    batch work unit, or a whole CLI input), per patient: how many of each distinct (kind,
+    codings, text). ``rows`` describes each distinct record once."""
 
     __slots__ = ("_coded", "_raw")
 
     def __init__(self) -> None:
-        self._coded: dict[RecordKey, dict[str | None, int]] = {}
-        self._raw: dict[tuple[str, tuple[RawCoding, ...], str | None],
-                        dict[str | None, int]] = {}
+        self._raw: dict[str | None, dict[RawKey, int]] = {}  # records passed over
+        self._coded: dict[str | None, dict[RecordKey, int]] = {}  # records screened
 
-    def skipped(self, counts: Mapping[tuple[str | None, str, tuple[RawCoding, ...],
-                                            str | None], int]) -> None:
-        """``RecordBuilder``'s ``on_skip`` hook: the records its filter passed over in a file,
-        per (patient, kind, codings as recorded, text)."""
+    def skipped(self, counts: dict[str | None, dict[RawKey, int]]) -> None:
+        """``RecordBuilder``'s ``on_skip`` hook: per patient, how many records of each (kind,
+        codings as recorded, text) its filter passed over in a file. A patient's first counts
+        are kept as they are (the builder hands them over), later ones added in."""
         raw = self._raw
-        for (pid, kind, codings, text), n in counts.items():
-            key = (kind, codings, text)
-            per = raw.get(key)
-            if per is None:
-                per = raw[key] = {}
-            per[pid] = per.get(pid, 0) + n
+        for pid, recs in counts.items():
+            have = raw.get(pid)
+            if have is None:
+                raw[pid] = recs
+            else:
+                for key, n in recs.items():
+                    have[key] = have.get(key, 0) + n
 
     def add_record(self, rec: Any) -> None:
         """Every coded record of a built ``PatientRecord``."""
-        coded = self._coded
-        pid = rec.id
-        for kind, attr in _ATTRS:
-            for it in getattr(rec, attr):
+        mine = self._coded.get(rec.id)
+        if mine is None:
+            mine = self._coded[rec.id] = {}
+        for kind, items in (("condition", rec.conditions), ("observation", rec.observations),
+                            ("medication", rec.medications), ("procedure", rec.procedures),
+                            ("allergy", rec.allergies)):
+            for it in items:
                 if it.codings:
-                    key = (kind, it.codings, getattr(it, "text", None))
-                    per = coded.get(key)
-                    if per is None:
-                        per = coded[key] = {}
-                    per[pid] = per.get(pid, 0) + 1
-
-    def _records(self) -> Iterable[tuple[RecordKey, dict[str | None, int]]]:
-        """Every distinct record and its patients (a record converted and one passed over
-        never share a key; if they did, ``rows`` would still count each once)."""
-        yield from self._coded.items()
-        conv: dict[tuple[RawCoding, ...], tuple[Coding, ...]] = {}
-        for (kind, raw, text), per in self._raw.items():
-            codings = conv.get(raw)
-            if codings is None:
-                codings = conv[raw] = tuple(Coding(system_key(s) or s, c, d)
-                                            for s, c, d in raw if c)
-            if codings:
-                yield (kind, codings, text), per
+                    key = (kind, it.codings, None if kind == "observation" else it.text)
+                    mine[key] = mine.get(key, 0) + 1
 
     def rows(self, classify: Classify, kinds: frozenset[str] | None = None) -> list[CodeRow]:
         """Per code carried by a record no value set claims (only records of ``kinds``, when
-        given), in no particular order (``CodeAudit`` sorts)."""
-        acc: dict[tuple[str | None, str], CodeRow] = {}
-        pids: dict[tuple[str | None, str], set[str | None]] = {}
-        for (kind, codings, text), per in self._records():
-            if kinds is not None and kind not in kinds:
-                continue
-            outcome, rules = classify(kind, codings, text)
-            if outcome == VALUE_SET:
-                continue
-            n = sum(per.values())
-            words = " ".join(text.split()) if text else None
-            seen: set[tuple[str | None, str]] = set()
-            for c in codings:
-                key = (c.system, c.code.strip())
-                if key in seen:
+        given), in no particular order (``CodeAudit`` sorts). Each distinct record is
+        described once (``Classifier``, remembered across tallies when ``classify`` is one);
+        a patient counts once for a code however many of its records carry it."""
+        describe = memoised(classify).describe
+        seen: dict[Any, list[Any]] = {}  # record -> [description, records, patients]
+        for part, raw in ((self._raw, True), (self._coded, False)):
+            for pid, per in part.items():
+                counted = pid is not None  # a record naming no patient counts for none
+                for key, n in per.items():
+                    r = seen.get(key)
+                    if r is None:
+                        r = seen[key] = [describe(key, raw, kinds), 0, 0]
+                    r[1] += n
+                    if counted:
+                        r[2] += 1
+        carriers: dict[tuple[str | None, str], list[list[Any]]] = {}  # code -> its records
+        for r in seen.values():
+            for code, _ in r[0][3]:
+                carriers.setdefault(code, []).append(r)
+        # a code several distinct records carry: the patients having any of them
+        shared = {code for code, rs in carriers.items() if len(rs) > 1}
+        per_shared: Counter[tuple[str | None, str]] = Counter()
+        if shared:
+            keys = {key for key, r in seen.items() if any(c in shared for c, _ in r[0][3])}
+            for pid in {*self._raw, *self._coded}:
+                if pid is None:
                     continue
-                seen.add(key)
-                row = acc.get(key)
-                if row is None:
-                    row = acc[key] = CodeRow(key[0], key[1])
-                    pids[key] = set()
-                pids[key].update(per)
-                row.records += n
-                shown = " ".join(c.display.split()) if c.display else words
+                hit = (self._raw.get(pid, _EMPTY).keys() & keys) | (
+                    self._coded.get(pid, _EMPTY).keys() & keys)
+                if hit:
+                    per_shared.update({c for k in hit for c, _ in seen[k][0][3] if c in shared})
+        out = []
+        for code, rs in carriers.items():
+            row = CodeRow(code[0], code[1], per_shared[code] if code in shared else rs[0][2])
+            displays, kinds_n, outcomes, rules_n = row.displays, row.kinds, row.outcomes, row.rules
+            for (kind, outcome, rules, codes), records, _ in rs:
+                row.records += records
+                shown = dict(codes)[code]
                 if shown:
-                    _inc(row.displays, shown, n)
-                _inc(row.kinds, kind, n)
-                _inc(row.outcomes, outcome, n)
-                for r in rules:
-                    _inc(row.rules, r, n)
-        for key, row in acc.items():
-            row.patients = len(pids[key] - {None})  # a record naming no patient: no patient
-        return list(acc.values())
+                    displays[shown] = displays.get(shown, 0) + records
+                kinds_n[kind] = kinds_n.get(kind, 0) + records
+                outcomes[outcome] = outcomes.get(outcome, 0) + records
+                for rule in rules:
+                    rules_n[rule] = rules_n.get(rule, 0) + records
+            out.append(row)
+        return out
+
+
+_EMPTY: dict[Any, int] = {}
 
 
 class CodeAudit:
