@@ -317,7 +317,20 @@ class CodeAudit:
                                             key=lambda r: (r.system or "", r.code))]
 
     def merge(self, part: Iterable[list[Any]]) -> None:
-        self.add(CodeRow.from_partial(p) for p in part)
+        """Add a tally's ``partial`` (a batch unit's, from its header)."""
+        mine = self._rows
+        for p in part:
+            row = mine.get((p[0], p[1]))
+            if row is None:
+                row = CodeRow.from_partial(p)
+                mine[row.key] = row
+                continue
+            row.patients += int(p[2])
+            row.records += int(p[3])
+            for have, more in zip((row.displays, row.kinds, row.outcomes, row.rules), p[4:],
+                                  strict=True):
+                for k, n in more.items():
+                    have[k] = have.get(k, 0) + n
 
 
 # ---------------------------------------------------------------------------------- output
