@@ -14,6 +14,7 @@ from ..model import (
     Decision,
     Evidence,
     Finding,
+    KindCoverage,
     Mention,
     NoteItem,
     PatientRecord,
@@ -22,6 +23,7 @@ from ..model import (
 from .context import Context, Match, age_on
 from .criteria import match_all
 from .index import finding_token, record_tokens, rule_tokens
+from .coverage import describe, provided, record_coverage
 from .safety_net import SafetyNet, safety_net
 
 
@@ -251,6 +253,13 @@ def _note_mentions(notes: list[NoteItem], extractor: NotesExtractor | None
     return mentions, docs
 
 
+def _not_enough_data(rule: CompiledRule, coverage: dict[str, KindCoverage]) -> Finding:
+    """A rule none of whose needed kinds of data was provided: unknown, never absent."""
+    why = describe(coverage, rule.needs)
+    return _finding(rule, "unknown", rule.unknown_severity,
+                    f"{rule.summary_unknown} (not enough data: {why})", [])
+
+
 def _unnamed(record: PatientRecord, net: SafetyNet) -> list[str]:
     """Warnings for conditions and medications no value set claims and no words name."""
     out = []
@@ -274,8 +283,10 @@ def evaluate(
     mentions, docs = _note_mentions(record.notes, notes)
     net = safety_net(ruleset)
     tokens = record_tokens(record, ruleset, mentions, net)
+    coverage = record_coverage(record, ruleset)
     ctx = Context(record=record, as_of=as_of, age=age, mentions=mentions, tokens=tokens,
-                  net=net)
+                  net=net, coverage=coverage)
+    have = provided(coverage)
     warnings = list(dict.fromkeys(record.warnings))
     warnings.extend(_unnamed(record, net))
     if not record.has_patient_resource:
@@ -299,6 +310,9 @@ def evaluate(
             f = default if plain else _unmatched(rule, ctx)
         else:
             f = evaluate_rule(rule, ctx)
+        if (f.status == "absent" and not f.evidence and rule.needs
+                and rule.needs.isdisjoint(have) and _applicable(rule, ctx) is None):
+            f = _not_enough_data(rule, coverage)
         by_rule[rule.id] = f
         if adds is not None:
             tokens.add(adds[f.status])
@@ -313,4 +327,5 @@ def evaluate(
         policy=ruleset.policy_info,
         warnings=tuple(warnings),
         documents=tuple(docs),
+        coverage=coverage,
     )
