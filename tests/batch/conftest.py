@@ -42,7 +42,7 @@ def batch(inputs: list[Path], out: Path, **kw: object) -> dict[str, bytes]:
 
 def outputs(out: Path) -> dict[str, bytes]:
     names = ("assessments.ndjson", "summary.csv", "summary.parquet", "errors.ndjson",
-             "report.html")
+             "report.html", "terminology-audit.csv")
     return {n: (out / n).read_bytes() for n in names}
 
 

@@ -25,12 +25,13 @@ from factories import (
 )
 from msc_screen.api import load_records
 from msc_screen.engine import evaluate
+from msc_screen.engine.safety_net import safety_net
 from msc_screen.fhir.reader import read_source
 from msc_screen.fhir.record import RecordBuilder
 from msc_screen.knowledge import get_ruleset
 from msc_screen.knowledge.loader import package_root
 from msc_screen.knowledge.ruleset import get_knowledge_base
-from msc_screen.model import Assessment
+from msc_screen.model import Assessment, Coding
 from msc_screen.terminology.systems import system_key
 
 AS_OF = days_before(0)
@@ -215,8 +216,8 @@ def _med(coding: list[dict[str, str]] | None = None, text: str | None = None, **
 
 
 @pytest.mark.parametrize(("coding", "text", "rule", "ingredient"), [
-    ([{"system": RXNORM, "code": "854235",
-       "display": "0.4 ML Enoxaparin sodium 100 MG/ML Prefilled Syringe"}], None,
+    ([{"system": RXNORM, "code": "9990001",  # a product code no value set lists
+       "display": "0.4 ML Enoxaparin sodium 100 MG/ML Prefilled Syringe [Lovenox]"}], None,
      "thrombotic-risk", "enoxaparin"),
     ([{"system": NDC, "code": "0469-0607-73", "display": "tacrolimus 1 MG Oral Capsule"}], None,
      "immune-disorder", "tacrolimus"),
@@ -226,12 +227,22 @@ def _med(coding: list[dict[str, str]] | None = None, text: str | None = None, **
 ])
 def test_medication_matched_by_ingredient(coding: list[dict[str, str]] | None,
                                           text: str | None, rule: str, ingredient: str) -> None:
+    for c in coding or ():
+        _in_no_value_set(c["system"], c["code"])
     a = _both(_med(coding, text))
     f = finding(a, rule)
     assert f.status == "present"
     assert f.severity != "recommendation"
     assert f"«{ingredient}»" in (f.evidence[0].detail or "")
     assert f.evidence[0].uncertain is None  # a named ingredient is a match, not a guess
+
+
+def test_product_code_from_a_published_value_set_matches_by_code() -> None:
+    a = _both(_med([{"system": RXNORM, "code": "854235",
+                     "display": "0.4 ML Enoxaparin sodium 100 MG/ML Prefilled Syringe"}]))
+    f = finding(a, "thrombotic-risk")
+    assert f.status == "present"
+    assert "ingredient" not in (f.evidence[0].detail or "")  # the code itself is listed
 
 
 def test_cancer_drug_with_other_uses_is_review() -> None:
@@ -257,9 +268,10 @@ def _with_reference(reference: str, medication: dict[str, Any], contained: bool
 
 @pytest.mark.parametrize("contained", [True, False])
 def test_medication_reference_to_a_medication(contained: bool) -> None:
+    _in_no_value_set(NDC, "0078-0240-15")
     med = {"resourceType": "Medication", "id": "med1",
-           "code": {"coding": [{"system": RXNORM, "code": "198377",
-                                "display": "cyclosporine 100 MG Oral Capsule"}]}}
+           "code": {"coding": [{"system": NDC, "code": "0078-0240-15",
+                                "display": "cyclosporine 100 MG Oral Capsule [Neoral]"}]}}
     ref = "#med1" if contained else "Medication/med1"
     a = _both(*_with_reference(ref, med, contained))
     assert outcome(a, "immune-disorder")[0] == "present"
@@ -329,3 +341,22 @@ def test_male_patient_shape_unchanged_by_the_net() -> None:
     a = _both(_coded(UNLISTED, display="Normal pregnancy", onset=days_before(30)),
               pat=patient(gender="male"))
     assert outcome(a, "pregnancy")[0] == "absent"
+
+
+def test_shipped_reviewed_codes_are_left_alone_and_say_why() -> None:
+    """Each code on the shipped reviewed list names its reason, and the net leaves it alone
+    although its words name a rule's concept (chronic sinusitis names an infection)."""
+    kb = get_knowledge_base()
+    assert kb.reviewed_codes, "the shipped list is empty"
+    for rc in kb.reviewed_codes:
+        assert len(rc.reason.split()) >= 6, rc.code
+    a = _both(_coded("40055000", display="Chronic sinusitis (disorder)", onset=days_before(10)))
+    assert outcome(a, "active-infection")[0] == "absent"
+    sinusitis = (Coding("snomed", "40055000", "Chronic sinusitis (disorder)"),)
+    assert safety_net(get_ruleset()).classify("condition", sinusitis, None) == ("reviewed", ())
+
+
+@pytest.mark.parametrize(("code", "system"), [("K35.80", ICD10CM), ("74400008", SNOMED)])
+def test_acute_appendicitis_is_a_systemic_infection(code: str, system: str) -> None:
+    a = _both(condition(code, system, onset=days_before(3)))
+    assert outcome(a, "active-infection") == ("present", "contraindicated")

@@ -121,7 +121,10 @@ def test_unknown_key_is_a_schema_error_naming_the_file(kb_copy: Path) -> None:
 
 def test_flags_unused_value_set_and_citation(kb_copy: Path) -> None:
     (kb_copy / "valuesets/orphan.yaml").write_text(
-        "id: orphan\ntitle: Orphan\ninclude:\n  - system: snomed\n    codes:\n"
+        "id: orphan\ntitle: Orphan\nversion: '1'\n"
+        "url: https://msc-screen.org/fhir/ValueSet/orphan\n"
+        "project_authored: a set planted by the test\n"
+        "include:\n  - system: snomed\n    codes:\n"
         "      - {code: '91302008'}\n", encoding="utf-8")
     cpath = kb_copy / "citations.yaml"
     cits = yaml.safe_load(cpath.read_text(encoding="utf-8"))

@@ -29,7 +29,7 @@ __all__ = ["BANDS", "OUTPUTS", "Assembler", "DuplicateCheck", "Stats", "check_un
            "copy_range"]
 
 OUTPUTS = ("assessments.ndjson", "summary.parquet", "summary.csv", "errors.ndjson",
-           "report.html")
+           "report.html", "terminology-audit.csv")
 BANDS = [b[2] for b in AGE_BANDS] + [UNKNOWN]
 ROW_GROUP = 8_192  # parquet rows per row group: fixed by row count, not by unit boundaries
 IDS_PER_BUCKET = 250_000  # patient ids held in memory at once by the duplicate check
@@ -350,6 +350,7 @@ class Assembler:
         import time
 
         from ..render.report import render_report
+        from ..terminology.audit import render_csv
 
         self._drain()  # the last units appended by workers
         if self.done != len(self.order):
@@ -363,6 +364,7 @@ class Assembler:
             self._error({"source": f"Patient/{pid}", "line": None, "resource": None,
                          "field": None, "reason": DUPLICATE.format(n=n)})
         self.close()
+        self.tmp["terminology-audit.csv"].write_bytes(render_csv(stats.codes.rows()))
         started = time.perf_counter()
         self.tmp["report.html"].write_text(render_report(stats, self.ruleset, args),
                                            encoding="utf-8")

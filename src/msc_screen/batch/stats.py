@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..terminology.audit import CodeAudit
+
 AGE_BANDS = ((0, 17, "0-17"), (18, 34, "18-34"), (35, 49, "35-49"), (50, 64, "50-64"),
              (65, 79, "65-79"), (80, 200, "80+"))
 UNKNOWN = "unknown"
@@ -131,6 +133,8 @@ class Stats:
     # (resource kind, READ | NO_DATE | NO_KNOWN_CODE) -> records: completeness of what was read
     records: Counter[tuple[str, str]] = field(default_factory=Counter)
     error_kinds: Counter[str] = field(default_factory=Counter)
+    # codes no value set claims (the terminology audit), per code: patients, records, verdicts
+    codes: CodeAudit = field(default_factory=CodeAudit)
     errors_shown: list[dict[str, Any]] = field(default_factory=list)
     errors_total: int = 0
     duplicates: int = 0  # extra assessments of patients found in more than one work unit
@@ -204,6 +208,7 @@ class Stats:
             out[k] = dict(sorted(getattr(self, k).items()))
         for k in PAIR_KEYS:
             out[k] = [[a, b, n] for (a, b), n in sorted(getattr(self, k).items())]
+        out["codes"] = self.codes.partial()
         return out
 
     def merge(self, part: dict[str, Any]) -> None:
@@ -214,3 +219,4 @@ class Stats:
             c = getattr(self, k)
             for a, b, n in part[k]:
                 c[(a, b)] += n
+        self.codes.merge(part.get("codes") or ())

@@ -24,12 +24,14 @@ import orjson
 from ..api import default_notes_extractor
 from ..engine import NotesExtractor, evaluate
 from ..engine.context import age_on
+from ..engine.safety_net import safety_net
 from ..errors import InputError
 from ..fhir.reader import ReadResult, read_bytes, slurp
 from ..fhir.record import RecordBuilder
 from ..knowledge import get_ruleset
 from ..knowledge.compiled import CompiledRuleset
 from ..model import PatientRecord
+from ..terminology.audit import Classify, CodeTally, memoised
 from ..terminology.valueset import KNOWN_KEYS
 from .partition import MEDICATIONS
 from .plan import WorkDir
@@ -65,6 +67,15 @@ class Job:
 def engine_for(policy: str | None) -> tuple[CompiledRuleset, NotesExtractor | None]:
     """The ruleset and notes extractor every unit uses (both cached per process)."""
     return get_ruleset(policy), default_notes_extractor()
+
+
+def code_classifier(ruleset: CompiledRuleset) -> Classify:
+    """What the engine makes of a record no value set claims (``SafetyNet.classify``), for
+    the terminology audit, memoised once per process and ruleset."""
+    hit: Classify | None = ruleset.memo.get("terminology-audit")
+    if hit is None:
+        hit = ruleset.memo["terminology-audit"] = memoised(safety_net(ruleset).classify)
+    return hit
 
 
 def summary_columns(ruleset: CompiledRuleset) -> list[str]:
@@ -140,11 +151,14 @@ def arrow_block(ids: list[str], keys: list[Key], columns: list[str]) -> bytes:
 
 def screen_records(records: list[PatientRecord], errors: list[InputError], job: Job,
                    input_bytes: int, extra: list[str] | None = None,
-                   files: list[list[Any]] | None = None) -> list[bytes]:
+                   files: list[list[Any]] | None = None,
+                   codes: CodeTally | None = None) -> list[bytes]:
     """Screen a unit's records and lay out its file (see ``unit_bytes``): every per-patient
     step — summary row, CSV text, Arrow batch, report counters — is done here, in the worker.
     Per patient the engine runs, the row's key is made and the records are tallied; the
-    counters, the CSV and the Arrow columns are made once per unit, from whole lists."""
+    counters, the CSV and the Arrow columns are made once per unit, from whole lists.
+    ``codes``: the unit's terminology-audit tally, holding the records the reader's filter
+    passed over (its ``on_skip`` hook); the records screened are added here."""
     ruleset, notes = engine_for(job.policy)
     as_of = dt.date.fromisoformat(job.as_of)
     rule_ids = [r.id for r in ruleset.rules]
@@ -153,6 +167,8 @@ def screen_records(records: list[PatientRecord], errors: list[InputError], job: 
     lines: list[bytes] = []
     warnings: list[str] = []
     tally = RecordTally(KNOWN_KEYS)
+    if codes is None:
+        codes = CodeTally()
     for rec in sorted(records, key=_ID):
         if extra:
             rec.warnings.extend(extra)
@@ -166,10 +182,12 @@ def screen_records(records: list[PatientRecord], errors: list[InputError], job: 
         if a.warnings:
             warnings.extend(a.warnings)
         tally.add(rec)
+        codes.add_record(rec)
     stats = new_stats(ruleset)
     stats.add_quality(warnings)
     tally.into(stats)
     stats.add_rows(Counter(keys))
+    stats.codes.add(codes.rows(code_classifier(ruleset)))
     return unit_bytes(ids, keys, lines, stats, errors, input_bytes, summary_columns(ruleset),
                       files)
 
@@ -222,7 +240,8 @@ def _read_bundle(path: str) -> tuple[ReadResult, list[Any]]:
 
 
 def run_bundles(paths: list[str], job: Job) -> list[bytes]:
-    builder = RecordBuilder.for_ruleset(engine_for(job.policy)[0])
+    codes = CodeTally()
+    builder = RecordBuilder.for_ruleset(engine_for(job.policy)[0], on_skip=codes.skipped)
     size = 0
     files: list[list[Any]] = []
     for p in paths:
@@ -231,7 +250,7 @@ def run_bundles(paths: list[str], job: Job) -> list[bytes]:
         size += stamp[1] or 0
         builder.add(result)
     records = builder.finish()
-    return screen_records(records, builder.errors, job, size, files=files)
+    return screen_records(records, builder.errors, job, size, files=files, codes=codes)
 
 
 def run_partition(index: int, job: Job) -> list[bytes]:
@@ -247,6 +266,7 @@ def run_partition(index: int, job: Job) -> list[bytes]:
         by_patient[pid].append((src, lineno, raw))
     records: list[PatientRecord] = []
     errors: list[InputError] = []
+    codes = CodeTally()
     for pid in sorted(by_patient):
         per_source: dict[int, list[tuple[int, bytes]]] = defaultdict(list)
         for src, lineno, raw in sorted(by_patient[pid], key=lambda t: (t[0], t[1])):
@@ -255,14 +275,14 @@ def run_partition(index: int, job: Job) -> list[bytes]:
                 ref = (orjson.loads(raw).get("medicationReference") or {}).get("reference")
                 if isinstance(ref, str) and ref in meds:
                     per_source[src].append(meds[ref])
-        builder = RecordBuilder.for_ruleset(engine_for(job.policy)[0])
+        builder = RecordBuilder.for_ruleset(engine_for(job.policy)[0], on_skip=codes.skipped)
         for src in sorted(per_source):
             builder.add(_slice(job.ndjson_files[src], per_source[src]))
         records.extend(builder.finish())
         errors.extend(builder.errors)
     extra = [f"input {s} had unreadable lines (see errors.ndjson); records may lack its "
              "resources" for s in job.damaged_sources]
-    return screen_records(records, errors, job, len(data), extra)
+    return screen_records(records, errors, job, len(data), extra, codes=codes)
 
 
 _meds: dict[str, dict[str, tuple[int, bytes]]] = {}  # per process: each unit needs them all

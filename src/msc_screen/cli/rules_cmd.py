@@ -36,11 +36,15 @@ def lint_cmd(
                                      "(default: the packaged one)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per finding."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Hide info findings."),
+    vsac: Path | None = typer.Option(None, "--vsac", help="Also check that regenerating the "
+                                     "expansions from this published VSAC file gives the "
+                                     "shipped ones."),
 ) -> None:
-    """Check every code, range, reference and text of the knowledge base. Exit 1 on errors."""
+    """Check every code (hand-listed and in the shipped expansions), range, reference,
+    provenance and text of the knowledge base. Exit 1 on errors."""
     from ..knowledge.lint import has_errors, lint
 
-    findings = lint(root)
+    findings = lint(root, vsac)
     shown = [f for f in findings if not (quiet and f.severity == "info")]
     if as_json:
         for f in shown:
@@ -59,6 +63,86 @@ def lint_cmd(
         console.print(f"{counts['error']} error(s), {counts['warning']} warning(s), "
                       f"{counts['info']} info")
     raise typer.Exit(EXIT_INTERNAL if has_errors(findings) else EXIT_OK)
+
+
+@rules_app.command("import-vsac")
+def import_vsac_cmd(
+    vsac: Path = typer.Option(..., "--vsac", help="Published VSAC value sets: FHIR ValueSet "
+                              "NDJSON (.gz), JSON, or a directory of them."),
+    root: Path | None = typer.Option(None, "--root", help="Knowledge-base directory "
+                                     "(default: the packaged one)."),
+    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 when a shipped "
+                               "expansion differs from what the published file gives."),
+) -> None:
+    """Regenerate valuesets/expansions/*.tsv from published VSAC value sets, as each value set's
+    `sources` (OID, version, code systems, keep/drop with reasons) say. A new VSAC release is a
+    version change in the YAML and a reviewed diff of the generated files."""
+    from ..knowledge.loader import load_knowledge_base
+    from ..terminology.expansion import EXPANSIONS_DIR
+    from ..terminology.vsac import VsacError, read_published, regenerate, write
+
+    try:
+        kb = load_knowledge_base(root, expansions=False)
+        published = read_published(vsac)
+        files = regenerate(kb.valuesets.values(), published)
+    except KnowledgeError as exc:
+        fail(str(exc))
+    except VsacError as exc:
+        fail(f"cannot build the expansions:\n{exc}")
+    out_dir = kb.root / EXPANSIONS_DIR
+    console = Console(highlight=False)
+    if check:
+        stale = sorted(vid for vid, data in files.items()
+                       if not (out_dir / f"{vid}.tsv").exists()
+                       or (out_dir / f"{vid}.tsv").read_bytes() != data)
+        extra = sorted(p.name for p in out_dir.glob("*.tsv") if p.stem not in files)
+        for vid in stale:
+            console.print(f"differs: {EXPANSIONS_DIR}/{vid}.tsv")
+        for name in extra:
+            console.print(f"no longer generated: {EXPANSIONS_DIR}/{name}")
+        console.print(f"{len(files)} expansion(s) checked, {len(stale) + len(extra)} differ")
+        raise typer.Exit(EXIT_INTERNAL if stale or extra else EXIT_OK)
+    written, removed = write(out_dir, files)
+    table = Table(title=f"Expansions from {vsac.name}")
+    for col in ("value set", "sources", "codes", "dropped", "file"):
+        table.add_column(col, overflow="fold", no_wrap=col == "value set")
+    from ..terminology.expansion import parse
+
+    for vid, data in sorted(files.items()):
+        exp = parse(data, vid)
+        table.add_row(vid, str(len(exp.sources)), str(len(exp.rows)), str(len(exp.dropped)),
+                      "written" if f"{vid}.tsv" in written else "unchanged")
+    console.print(table)
+    for name in removed:
+        console.print(f"removed {EXPANSIONS_DIR}/{name} (its value set has no sources now)")
+    console.print(f"{len(written)} written, {len(removed)} removed; review with `git diff`, then "
+                  "run `msc-screen rules lint`")
+
+
+@rules_app.command("export")
+def export_cmd(
+    out: Path = typer.Argument(..., metavar="OUT", help="Directory to write into."),
+    fmt: str = typer.Option("fhir", "--format", help="Only `fhir`: one FHIR R4 ValueSet JSON "
+                            "file per value set."),
+    root: Path | None = typer.Option(None, "--root", help="Knowledge-base directory "
+                                     "(default: the packaged one)."),
+    timestamp: str | None = typer.Option(None, "--timestamp", help="expansion.timestamp to "
+                                         "write (default: now, UTC)."),
+) -> None:
+    """Write every value set as a FHIR R4 ValueSet (ValueSet-<id>.json): url, version, the
+    source OIDs as identifiers, compose (ICD-10-CM ranges and categories as is-a filters) and
+    the full expansion (ICD-10-CM with all descendants), exactly what the engine matches."""
+    from ..knowledge.export import export_fhir
+    from ..knowledge.loader import load_knowledge_base
+
+    if fmt != "fhir":
+        fail(f"unknown format {fmt!r} (known: fhir)", EXIT_BAD_INPUT)
+    try:
+        kb = load_knowledge_base(root)
+    except KnowledgeError as exc:
+        fail(str(exc))
+    paths = export_fhir(kb, out, timestamp)
+    Console(highlight=False).print(f"{len(paths)} ValueSet resource(s) written to {out}")
 
 
 @rules_app.command("list")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -200,6 +200,50 @@ def _range_date(birth: DateRange | None, r: FRange | None) -> DateRange | None:
     return _age_date(birth, r.low) or _age_date(birth, r.high)
 
 
+# Coded records the filter passed over, for ``RecordBuilder``'s ``on_skip`` hook, counted per
+# distinct (patient id — None where the subject names no patient —, record kind, codings as
+# recorded — (system, code, display) each; ``Coding(system_key(system) or system, code,
+# display)`` for each with a code is what a converted record carries —, text as the engine
+# reads it: none for observations). Raw and counted: a chart repeats a few vital signs
+# thousands of times, and a ``Coding`` per record would cost more than the tally wanting them.
+RawCoding = tuple[str | None, str | None, str | None]
+Skipped = tuple[str | None, str, tuple[RawCoding, ...], str | None]
+SkipHook = Callable[[dict[Skipped, int]], None]
+_UNSEEN = ""  # (no patient id is empty: ``patient_id_of`` never gives one)
+
+
+def _count_skip(counts: dict[Skipped, int], res: Any, cc: FCodeableConcept, kind: str,
+                pids: dict[str | None, str | None], url_to_pid: dict[str, str],
+                only: str | None) -> None:
+    """Count a record the filter passes over (``cc`` has a coding); ``pids``: the patient of
+    each subject reference met in the file so far."""
+    ref = res.subject or res.patient
+    r = ref.reference if ref is not None else None
+    pid = pids.get(r, _UNSEEN)
+    if pid == _UNSEEN:
+        pid = pids[r] = _pid_of(r, url_to_pid, only)
+    cd = cc.coding or []
+    if len(cd) == 1:  # the usual case, without a comprehension's call
+        c = cd[0]
+        raw: tuple[RawCoding, ...] = ((c.system, c.code, c.display),)
+    else:
+        raw = tuple([(c.system, c.code, c.display) for c in cd])
+    key = (pid, kind, raw, None if kind == "observation" else cc.text)
+    counts[key] = counts.get(key, 0) + 1
+
+
+def _pid_of(ref: str | None, url_to_pid: dict[str, str], only: str | None) -> str | None:
+    """The patient a subject reference names, as ``RecordBuilder._subject`` finds it; None
+    where that would reject the file (the filter passes such a record over unresolved)."""
+    if not ref:
+        return only
+    hit = url_to_pid.get(ref)
+    if hit is not None:
+        return hit
+    pid = patient_id_of(ref)
+    return pid if pid is not None else only
+
+
 @dataclass
 class _Pending:
     patients: dict[str, Patient] = field(default_factory=dict)
@@ -208,29 +252,34 @@ class _Pending:
     reads: dict[str, CodeFilter] = field(default_factory=dict)  # record kind -> filter
     net: SafetyNet | None = None
     seen: dict[str | None, dict[str, int]] = field(default_factory=dict)  # patient -> kinds
+    skipped: dict[Skipped, int] | None = None  # with an ``on_skip`` hook: what it is told
 
 
 class RecordBuilder:
     """Accumulates files; ``records()`` returns patients sorted by id (deterministic)."""
 
     def __init__(self, reads: dict[str, CodeFilter] | None = None,
-                 net: SafetyNet | None = None) -> None:
+                 net: SafetyNet | None = None, on_skip: SkipHook | None = None) -> None:
         """``reads``: per record kind (condition, observation, medication, procedure, allergy),
         the value sets the rules read; when given, only records that pass are converted —
         pass the ruleset's (``CompiledRuleset.record_filters``, or ``for_ruleset``) so the
         thousands of vital signs and diagnoses its rules never read are not materialised.
         Without, records are kept whole (to be screened under any policy later). ``net``: the
         ruleset's safety net, which keeps records whose codes are in no value set but whose
-        words name a rule's concept or a drug's ingredient."""
+        words name a rule's concept or a drug's ingredient. ``on_skip``: called once per accepted
+        file with how many coded records of each (patient, kind, codings, text) the filter
+        passed over in it (``Skipped``), for tallies that must see every record such as the
+        terminology audit; without it the filter costs what it did."""
         self.reads = dict(reads or {})
         self.net = net
+        self.on_skip = on_skip
         self._records: dict[str, PatientRecord] = {}
         self.errors: list[InputError] = []
         self.shared_warnings: list[str] = []
 
     @classmethod
-    def for_ruleset(cls, ruleset: Any) -> RecordBuilder:
-        return cls(ruleset.record_filters, safety_net(ruleset))
+    def for_ruleset(cls, ruleset: Any, on_skip: SkipHook | None = None) -> RecordBuilder:
+        return cls(ruleset.record_filters, safety_net(ruleset), on_skip)
 
     # -- public ---------------------------------------------------------------------------
     def add(self, result: ReadResult) -> bool:
@@ -274,7 +323,8 @@ class RecordBuilder:
 
     def _convert(self, result: ReadResult) -> _Pending:
         conv = _Conv(result.source)
-        pend = _Pending(reads=self.reads, net=self.net)
+        pend = _Pending(reads=self.reads, net=self.net,
+                        skipped={} if self.on_skip is not None and self.reads else None)
         url_to_pid: dict[str, str] = {}
         # pass 1: patients and medications (targets of references)
         for item, full_url, line in result.resources:
@@ -300,6 +350,8 @@ class RecordBuilder:
         # else is done with them (most of a chart)
         reads = self.reads
         seen = pend.seen
+        skipped = pend.skipped
+        pids: dict[str | None, str | None] = {}  # subject reference -> patient, for ``on_skip``
         for res, _url, line in result.resources:
             rtype = type(res)
             converter = _CONVERTERS.get(rtype)
@@ -315,17 +367,24 @@ class RecordBuilder:
             keep = True
             if reads:
                 code = _CODE_OF.get(rtype)
-                if code is not None and not _wanted(code[0](res), reads.get(code[1]), code[2],
-                                                    self.net, code[1]):
-                    if not _may_warn(res):
-                        continue
-                    keep = False  # converted for its warnings only: every door warns alike
+                if code is not None:
+                    cc = code[0](res)
+                    if not _wanted(cc, reads.get(code[1]), code[2], self.net, code[1]):
+                        if skipped is not None and cc is not None and cc.coding:
+                            _count_skip(skipped, res, cc, code[1], pids, url_to_pid, only)
+                        if not _may_warn(res):
+                            continue
+                        keep = False  # converted for its warnings only: every door warns alike
             res = cast(FClinical, res)
             conv.line = line
             conv.where = f"{rtype.__name__}/{res.id or '?'}"
             pid = self._subject(res, url_to_pid, only, conv)
             for kind, item in converter(res, conv, pend):
-                if keep or kind == "warning":
+                if kind == "skipped":  # a medication use its Medication's code filtered out
+                    skipped = cast(dict[Skipped, int], skipped)
+                    sk = (pid, *item)
+                    skipped[sk] = skipped.get(sk, 0) + 1
+                elif keep or kind == "warning":
                     pend.items.append((pid, kind, item))
         # validate patient fields now, so a bad birthDate rejects the file
         for pid, res in pend.patients.items():
@@ -377,6 +436,8 @@ class RecordBuilder:
                 rec.warnings.append(item)
             else:
                 getattr(rec, kind).append(item)
+        if pend.skipped and self.on_skip is not None:
+            self.on_skip(pend.skipped)
 
     def finish(self) -> list[PatientRecord]:
         """Resolve onsets given as ages (needs the birth date, which may come from another
@@ -512,6 +573,9 @@ def _medication(res: Any, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, An
             cc = FCodeableConcept(text=res.medicationReference.display)
     if res.medicationReference is not None and not _wanted(cc, pend.reads.get("medication"),
                                                            True, pend.net, "medication"):
+        if pend.skipped is not None and cc is not None and cc.coding:  # (cc: never None here)
+            yield "skipped", ("medication", tuple([(c.system, c.code, c.display)
+                                                   for c in cc.coding]), cc.text)
         return  # (coded in place, the record was filtered before conversion: _CODE_OF)
     start = (conv.date(getattr(res, "authoredOn", None), "authoredOn")
              or conv.date(res.effectiveDateTime, "effectiveDateTime")

@@ -162,6 +162,12 @@ def compile_valueset(vs: ValueSetDef) -> CompiledValueSet:
     for inc in vs.include:
         key = system_key(inc.system) or inc.system
         cvs.include(key, [c.code for c in inc.codes], inc.ranges)
+    # the codes taken from published sources (the generated valuesets/expansions/<id>.tsv)
+    by_system: dict[str, list[str]] = {}
+    for ec in vs.expansion:
+        by_system.setdefault(ec.system, []).append(ec.code)
+    for system, codes in by_system.items():
+        cvs.include(system_key(system) or system, codes)
     for exc in vs.exclude:
         key = system_key(exc.system) or exc.system
         cvs.exclude(key, [c.code for c in exc.codes], exc.ranges)

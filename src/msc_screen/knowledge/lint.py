@@ -20,9 +20,10 @@ from typing import Any, Literal
 from ..errors import KnowledgeError
 from ..terminology import icd10cm
 from ..terminology.checkdigits import loinc_answer_format_valid, loinc_valid, snomed_id_valid
+from ..terminology.expansion import EXPANSIONS_DIR
 from ..terminology.systems import CANONICAL_URI, ICD10, ICD10CM, LOINC, SNOMED, system_key
 from .loader import KnowledgeBase, load_knowledge_base
-from .schema import Criterion, Include, Question, RuleDef
+from .schema import VALUESET_CANONICAL_BASE, Criterion, Include, Question, RuleDef, ValueSetDef
 
 LintSeverity = Literal["info", "warning", "error"]
 SEVERITY_ORDER: dict[str, int] = {"error": 0, "warning": 1, "info": 2}
@@ -120,8 +121,8 @@ def _include_findings(where: str, label: str, inc: Include) -> Iterator[LintFind
 
 
 def check_value_set_codes(kb: KnowledgeBase) -> Iterator[LintFinding]:
-    """Every code exists (ICD-10-CM table) or passes its check digit (SNOMED CT, LOINC);
-    every ICD-10-CM range expands."""
+    """Every code, hand-listed or in a shipped expansion, exists (ICD-10-CM table) or passes its
+    check digit (SNOMED CT, LOINC); every ICD-10-CM range expands."""
     for vs in kb.valuesets.values():
         where = _vs_file(vs.id)
         for i, inc in enumerate(vs.include):
@@ -130,6 +131,142 @@ def check_value_set_codes(kb: KnowledgeBase) -> Iterator[LintFinding]:
             yield from _include_findings(where, f"exclude[{i}]", exc)
         if vs.id != Path(where).stem:
             yield LintFinding("warning", "file-name", where, "value set id differs from file name")
+        exp_where = _exp_file(vs.id)
+        for ec in vs.expansion:
+            key = system_key(ec.system)
+            if key is None:
+                yield LintFinding("error", "code-system", exp_where,
+                                  f"{ec.code}: unknown code system {ec.system!r}")
+                continue
+            problem = _code_problem(key, ec.code)
+            if problem:
+                check = {ICD10CM: "icd10cm", SNOMED: "snomed", LOINC: "loinc"}.get(key, "code")
+                yield LintFinding("error", check, exp_where, f"{ec.code} {problem}")
+
+
+def _exp_file(vid: str) -> str:
+    return f"{EXPANSIONS_DIR}/{vid}.tsv"
+
+
+def check_provenance(kb: KnowledgeBase) -> Iterator[LintFinding]:
+    """Every value set says where its codes come from: its version and canonical url (the
+    project's base plus its id), its published sources, and why any hand-listed codes, text
+    patterns or ingredient names (project-authored) are there."""
+    for vs in kb.valuesets.values():
+        where = _vs_file(vs.id)
+        if not (vs.version or "").strip():
+            yield LintFinding("error", "provenance", where, "no version")
+        want = VALUESET_CANONICAL_BASE + vs.id
+        if vs.url != want:
+            yield LintFinding("error", "provenance", where,
+                              f"url must be the canonical {want!r} (got {vs.url!r})")
+        hand = bool(vs.include or vs.text_patterns or vs.ingredients)
+        why = (vs.project_authored or "").strip()
+        if not vs.sources and not why:
+            yield LintFinding("error", "provenance", where,
+                              "no provenance: list the published `sources` the codes come from, "
+                              "or say in `project_authored` why the set is the project's own")
+        elif hand and not why:
+            yield LintFinding("error", "provenance", where,
+                              "hand-listed codes, text patterns or ingredient names need "
+                              "`project_authored` saying what they are and why")
+        if not (vs.include or vs.expansion or vs.text_patterns or vs.ingredients):
+            yield LintFinding("error", "empty-valueset", where, "the set matches nothing")
+        for i, src in enumerate(vs.sources):
+            swhere = f"{where} [sources[{i}]]"
+            for system in src.systems:
+                if system_key(system) is None:
+                    yield LintFinding("error", "code-system", swhere,
+                                      f"unknown code system {system!r}")
+            for j, d in enumerate(src.drop):
+                if not (d.reason or "").strip():
+                    yield LintFinding("error", "provenance", f"{swhere}.drop[{j}]",
+                                      "every drop says why")
+                if not (d.codes or d.icd10cm or d.display):
+                    yield LintFinding("error", "provenance", f"{swhere}.drop[{j}]",
+                                      "a drop names codes, ICD-10-CM items or display patterns")
+            if src.keep is not None and not (src.keep.codes or src.keep.icd10cm
+                                             or src.keep.display):
+                yield LintFinding("error", "provenance", swhere, "an empty keep selects nothing")
+
+
+def _expected_header(vs: ValueSetDef) -> list[tuple[str, str, str]]:
+    return [(s.oid, s.version, s.title) for s in vs.sources]
+
+
+def check_expansions(kb: KnowledgeBase) -> Iterator[LintFinding]:
+    """The shipped expansions agree with the value sets' declared sources: one file per set with
+    sources (none for the others), the header's sources (OID, version, title) equal the YAML's,
+    rows sorted and unique, each row's code system taken from the sources that hold it, and the
+    declared code-system versions equal those of the rows. (A hand edit of a file is refused at
+    load: its content no longer matches its header's sha256.)"""
+    for vs in kb.valuesets.values():
+        exp = kb.expansions.get(vs.id)
+        where = _exp_file(vs.id)
+        if vs.sources and exp is None:
+            yield LintFinding("error", "expansion", _vs_file(vs.id),
+                              f"has published sources but no {where}: run `msc-screen rules "
+                              "import-vsac --vsac FILE`")
+            continue
+        if exp is None:
+            continue
+        if not vs.sources:
+            yield LintFinding("error", "expansion", where,
+                              "the value set lists no published sources: remove the file (or "
+                              "rerun the importer, which removes it)")
+            continue
+        got = [(s.oid, s.version, s.title) for s in exp.sources]
+        if got != _expected_header(vs):
+            yield LintFinding("error", "expansion", where,
+                              f"built from {got}, but the value set declares "
+                              f"{_expected_header(vs)}: regenerate with `msc-screen rules "
+                              "import-vsac`")
+        keys = [(r.system, r.code) for r in exp.rows]
+        if keys != sorted(keys) or len(set(keys)) != len(keys):
+            yield LintFinding("error", "expansion", where, "rows are not sorted and unique")
+        n = len(vs.sources)
+        for r in exp.rows:
+            idx = [int(x) for x in r.sources.split(",") if x.isdigit()]
+            if not idx or len(idx) != len(r.sources.split(",")) or any(
+                    not 1 <= i <= n for i in idx):
+                yield LintFinding("error", "expansion", where,
+                                  f"{r.system} {r.code}: names source(s) {r.sources!r}, not "
+                                  f"one of 1..{n}")
+                continue
+            for i in idx:
+                if r.system not in vs.sources[i - 1].systems:
+                    yield LintFinding("error", "expansion", where,
+                                      f"{r.system} {r.code}: source {i} takes only "
+                                      f"{vs.sources[i - 1].systems}")
+        versions = exp.versions()
+        if vs.code_system_versions != versions:
+            yield LintFinding("error", "expansion", _vs_file(vs.id),
+                              f"code_system_versions must be {versions} (the versions of the "
+                              f"codes in {where}), not {vs.code_system_versions}")
+
+
+def check_published(kb: KnowledgeBase, published_path: Path) -> list[LintFinding]:
+    """Regenerating the expansions from the published file gives exactly the shipped files."""
+    from ..terminology.vsac import VsacError, read_published, regenerate
+
+    try:
+        files = regenerate(kb.valuesets.values(), read_published(published_path))
+    except VsacError as exc:
+        return [LintFinding("error", "published", str(published_path), line)
+                for line in str(exc).splitlines()]
+    out: list[LintFinding] = []
+    exp_dir = kb.root / EXPANSIONS_DIR
+    for vid, data in sorted(files.items()):
+        p = exp_dir / f"{vid}.tsv"
+        if not p.exists() or p.read_bytes() != data:
+            out.append(LintFinding("error", "published", _exp_file(vid),
+                                   f"differs from what {published_path.name} gives: rerun "
+                                   "`msc-screen rules import-vsac` and review the diff"))
+    for p in sorted(exp_dir.glob("*.tsv")):
+        if p.stem not in files:
+            out.append(LintFinding("error", "published", f"{EXPANSIONS_DIR}/{p.name}",
+                                   "no value set generates it"))
+    return out
 
 
 def check_value_set_ids(kb: KnowledgeBase) -> Iterator[LintFinding]:
@@ -169,6 +306,8 @@ def check_default_limits(kb: KnowledgeBase) -> Iterator[LintFinding]:
             where = f"{_rule_file(rule.id)} [{key}.default_upper_limits]"
             codes = {ce.code for ref in _as_list(c.valueset) if ref in kb.valuesets
                      for inc in kb.valuesets[ref].include for ce in inc.codes}
+            codes |= {ec.code for ref in _as_list(c.valueset) if ref in kb.valuesets
+                      for ec in kb.valuesets[ref].expansion}
             for code, limit in c.default_upper_limits.items():
                 if not loinc_valid(code):
                     yield LintFinding("error", "loinc", where,
@@ -181,14 +320,16 @@ def check_default_limits(kb: KnowledgeBase) -> Iterator[LintFinding]:
                                       f"{code}: upper limit must be positive")
             for ref in _as_list(c.valueset):
                 vs = kb.valuesets.get(ref)
-                for inc in vs.include if vs else ():
-                    for ce in inc.codes:
-                        if system_key(inc.system) == LOINC and ce.code not in (
-                            c.default_upper_limits
-                        ):
-                            yield LintFinding("info", "default-limit", where,
-                                              f"{ce.code} has no documented default limit; "
-                                              "results without a referenceRange are skipped")
+                loinc_codes = sorted({ce.code for inc in (vs.include if vs else ())
+                                      if system_key(inc.system) == LOINC for ce in inc.codes}
+                                     | {ec.code for ec in (vs.expansion if vs else ())
+                                        if ec.system == LOINC})
+                for code in loinc_codes:
+                    if code not in c.default_upper_limits:
+                        yield LintFinding("info", "default-limit", where,
+                                          f"{code} has no documented default limit; results "
+                                          "without a referenceRange are judged by their "
+                                          "interpretation or coded value only")
 
 
 # ---------------------------------------------------------------------- references and usage
@@ -393,6 +534,8 @@ def _coerce(item: Any) -> LintFinding:
 
 CHECKS: list[Check] = [
     check_value_set_codes,
+    check_provenance,
+    check_expansions,
     check_value_set_ids,
     check_action_codes,
     check_default_limits,
@@ -419,9 +562,11 @@ def lint_kb(kb: KnowledgeBase, checks: Iterable[Check] | None = None) -> list[Li
     return sorted(out, key=lambda f: (SEVERITY_ORDER[f.severity], f.where, f.check, f.message))
 
 
-def lint(root: Path | None = None) -> list[LintFinding]:
-    """Load the knowledge base at ``root`` (default: the packaged one) and lint it. A file the
-    loader refuses is reported as a ``schema`` error instead of raised."""
+def lint(root: Path | None = None, published: Path | None = None) -> list[LintFinding]:
+    """Load the knowledge base at ``root`` (default: the packaged one) and lint it; with
+    ``published`` (the VSAC file the expansions come from), also check that regenerating them
+    gives the shipped files. A file the loader refuses is reported as a ``schema`` error instead
+    of raised."""
     try:
         kb = load_knowledge_base(root)
     except KnowledgeError as exc:
@@ -429,7 +574,11 @@ def lint(root: Path | None = None) -> list[LintFinding]:
         key = getattr(exc, "key", None)
         return [LintFinding("error", "schema", f"{where} [{key}]" if key else where,
                             getattr(exc, "reason", str(exc)))]
-    return lint_kb(kb)
+    found = lint_kb(kb)
+    if published is not None:
+        found = sorted([*found, *check_published(kb, published)],
+                       key=lambda f: (SEVERITY_ORDER[f.severity], f.where, f.check, f.message))
+    return found
 
 
 def has_errors(findings: Iterable[LintFinding]) -> bool:

@@ -16,11 +16,14 @@ import msgspec
 import yaml
 
 from ..errors import KnowledgeError, PolicyError
+from ..terminology.expansion import EXPANSIONS_DIR, Expansion, ExpansionError
+from ..terminology.expansion import parse as parse_expansion
 from .schema import (
     Citation,
     CoverageDef,
     CoverageKind,
     Criterion,
+    ExpandedCode,
     Manifest,
     PolicyDef,
     ReviewedCode,
@@ -62,6 +65,8 @@ class KnowledgeBase:
     reviewed_codes: list[ReviewedCode] = field(default_factory=list)
     # the kinds of data the rules read (coverage.yaml), in order
     coverage: list[CoverageKind] = field(default_factory=list)
+    # value-set id -> its generated expansion (valuesets/expansions/<id>.tsv), header included
+    expansions: dict[str, Expansion] = field(default_factory=dict)
 
     def ordered_rules(self) -> list[RuleDef]:
         return sorted(self.rules.values(), key=lambda r: (r.order, r.id))
@@ -92,15 +97,22 @@ def _convert(data: Any, typ: type[Any], rel: str) -> Any:
         raise KnowledgeError(rel, f"schema violation: {exc}") from None
 
 
-def load_knowledge_base(root: Path | None = None) -> KnowledgeBase:
+def load_knowledge_base(root: Path | None = None, *, expansions: bool = True) -> KnowledgeBase:
+    """Load and check the knowledge base at ``root`` (default: the packaged one). With
+    ``expansions=False`` the generated expansion files are neither read nor hashed (what the
+    importer needs to regenerate them when one is broken)."""
     root = root or package_root()
     digest = hashlib.sha256()
     files: dict[str, str] = {}
-    for p in sorted(root.rglob("*.yaml")):
+    tsv: dict[str, bytes] = {}  # expansion files, read once
+    tsv_paths = list((root / EXPANSIONS_DIR).glob("*.tsv")) if expansions else []
+    for p in sorted([*root.rglob("*.yaml"), *tsv_paths]):
         data = p.read_bytes()
         rel = p.relative_to(root).as_posix()
         files[rel] = hashlib.sha256(data).hexdigest()
         digest.update(rel.encode() + b"\0" + data + b"\0")
+        if p.suffix == ".tsv":
+            tsv[rel] = data
 
     manifest_path = root / "ruleset.yaml"
     if not manifest_path.exists():
@@ -119,10 +131,16 @@ def load_knowledge_base(root: Path | None = None) -> KnowledgeBase:
     valuesets: dict[str, ValueSetDef] = {}
     for p in sorted((root / "valuesets").glob("*.yaml")):
         rel = p.relative_to(root).as_posix()
-        vs = _convert(_read_yaml(p, root), ValueSetDef, rel)
+        raw = _read_yaml(p, root)
+        if isinstance(raw, dict) and "expansion" in raw:
+            raise KnowledgeError(rel, "the expansion is generated (valuesets/expansions/, "
+                                 "`msc-screen rules import-vsac`), not written in YAML",
+                                 key="expansion")
+        vs = _convert(raw, ValueSetDef, rel)
         if vs.id in valuesets:
             raise KnowledgeError(rel, "duplicate value set id", key=vs.id)
         valuesets[vs.id] = vs
+    exps = _load_expansions(tsv, valuesets)
 
     rules: dict[str, RuleDef] = {}
     for p in sorted((root / "rules").glob("*.yaml")):
@@ -155,7 +173,7 @@ def load_knowledge_base(root: Path | None = None) -> KnowledgeBase:
         coverage = _convert(_read_yaml(cpath, root), CoverageDef, COVERAGE).kinds
 
     kb = KnowledgeBase(root, manifest, rules, valuesets, citations, policies, vocabulary,
-                       digest.hexdigest(), files, reviewed, coverage)
+                       digest.hexdigest(), files, reviewed, coverage, exps)
     _check_coverage(kb)
     _check_references(kb)
     if manifest.default_policy not in policies:
@@ -164,6 +182,26 @@ def load_knowledge_base(root: Path | None = None) -> KnowledgeBase:
     for pol in policies.values():
         check_policy(kb, pol, f"policies/{pol.name}.yaml")
     return kb
+
+
+def _load_expansions(tsv: dict[str, bytes], valuesets: dict[str, ValueSetDef]
+                     ) -> dict[str, Expansion]:
+    """Parse every generated expansion and attach its codes to its value set (in place)."""
+    out: dict[str, Expansion] = {}
+    for rel, data in tsv.items():
+        vid = rel.rsplit("/", 1)[-1].removesuffix(".tsv")
+        try:
+            exp = parse_expansion(data, rel, ExpandedCode)
+        except ExpansionError as exc:
+            raise KnowledgeError(rel, str(exc).removeprefix(f"{rel}: ")) from None
+        if vid not in valuesets:
+            raise KnowledgeError(rel, f"expansion of unknown value set {vid!r} (remove it, or "
+                                 "rerun `msc-screen rules import-vsac`)")
+        if exp.valueset != vid:
+            raise KnowledgeError(rel, f"header names value set {exp.valueset!r}")
+        out[vid] = exp
+        valuesets[vid] = msgspec.structs.replace(valuesets[vid], expansion=list(exp.rows))
+    return out
 
 
 def _criteria(rule: RuleDef) -> list[tuple[str, int, Criterion]]:

@@ -39,18 +39,69 @@ class Include(_Strict):
     ranges: list[str] = []  # ICD-10-CM: "C00-C96", "I21" (with all descendants)
 
 
+# Canonical base of the project's value sets: ``url`` of each is this plus its id (lint checks).
+VALUESET_CANONICAL_BASE = "https://msc-screen.org/fhir/ValueSet/"
+
+
+class SourceSelect(_Strict):
+    """Codes of a published source picked out by code, by ICD-10-CM code/category/range (with
+    all descendants) or by a case-insensitive regular expression on the published display."""
+
+    codes: list[str] = []
+    icd10cm: list[str] = []  # "D37-D48", "O85", "Z3A.0"
+    display: list[str] = []  # regular expressions, searched (not anchored)
+    reason: str | None = None  # why (required for a drop)
+
+
+class ValueSetSource(_Strict):
+    """A published value set (VSAC) some of whose codes the set ships, and how it was narrowed:
+    ``keep`` (when given) takes only the codes it matches, every ``drop`` removes the codes it
+    matches, with its reason. The importer (``msc-screen rules import-vsac``) applies them and
+    writes the result to ``valuesets/expansions/<id>.tsv``."""
+
+    oid: str
+    version: str
+    title: str
+    systems: list[str]  # short keys of the code systems taken (snomed, icd10cm, loinc, rxnorm)
+    keep: SourceSelect | None = None
+    drop: list[SourceSelect] = []
+    note: str | None = None  # what the source contributes and why it fits
+
+
+class ExpandedCode(_Strict):
+    """One shipped code of a published source (a row of the generated expansion file, in its
+    column order)."""
+
+    system: str
+    code: str
+    version: str  # the code system's version in the published expansion
+    display: str
+    sources: str  # which of the set's sources hold it ("1", "1,2")
+
+
 class ValueSetDef(_Strict):
     id: str
     title: str
-    include: list[Include]
+    include: list[Include] = []
     description: str | None = None
     exclude: list[Include] = []
+    # provenance: the set's own version and canonical url, the published sources its shipped
+    # expansion comes from, and why any hand-listed codes, text patterns or ingredient names
+    # (all project-authored) are there
+    version: str | None = None
+    url: str | None = None
+    sources: list[ValueSetSource] = []
+    project_authored: str | None = None
+    # code system -> the versions of the shipped expansion's codes (lint checks against it)
+    code_system_versions: dict[str, list[str]] = {}
     # case-insensitive words matched, with assertion context (negated, family, screening ...
     # are not matches), in the text of records that carry no code in a known system
     text_patterns: list[str] = []
     # drug classes: ingredient names (whole words, any case) matched in a medication's coding
     # displays and text, coded or not ("0.4 ML Enoxaparin sodium 100 MG/ML Prefilled Syringe")
     ingredients: list[str] = []
+    # filled by the loader from valuesets/expansions/<id>.tsv (generated, never written in YAML)
+    expansion: list[ExpandedCode] = []
 
 
 class Criterion(_Strict):

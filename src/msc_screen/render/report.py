@@ -43,6 +43,7 @@ CONFIG = {
     "title": {"fontSize": 14, "anchor": "start", "offset": 10},
 }
 WRAP = 50  # characters per line of a funnel label (the longest title takes two)
+CODES_TOP = 25  # codes in no value set shown in the report (all of them: terminology-audit.csv)
 _SOURCE_MAP = re.compile(rb"\n//# sourceMappingURL=\S+\s*\Z")
 
 
@@ -271,6 +272,18 @@ def completeness(stats: Stats) -> list[dict[str, Any]]:
     return out
 
 
+def code_audit(stats: Stats, top: int = CODES_TOP) -> dict[str, Any]:
+    """The terminology audit's table for the data-quality section: the ``top`` codes in no
+    value set carried by the most patients (cells as ``msc-screen terminology audit`` prints
+    them), how many there are in all, and how many of them have each main verdict."""
+    from ..terminology.audit import OUTCOME_LABEL, OUTCOMES, table_rows
+
+    rows = stats.codes.rows()
+    verdicts = [(OUTCOME_LABEL[o], sum(1 for r in rows if r.outcome == o)) for o in OUTCOMES]
+    return {"rows": table_rows(rows[:top]), "total": len(rows), "top": top,
+            "verdicts": [(label, n) for label, n in verdicts if n]}
+
+
 def render_report(stats: Stats, ruleset: CompiledRuleset, args: dict[str, Any]) -> str:
     from markupsafe import Markup
 
@@ -305,5 +318,6 @@ def render_report(stats: Stats, ruleset: CompiledRuleset, args: dict[str, Any]) 
         ruleset=ruleset.ruleset_info, policy=ruleset.policy_info,
         quality=sorted(stats.quality.items(), key=lambda kv: (-kv[1], kv[0]))[:40],
         completeness=completeness(stats),
+        codes=code_audit(stats),
         error_kinds=sorted(stats.error_kinds.items(), key=lambda kv: (-kv[1], kv[0]))[:40],
     )
