@@ -34,6 +34,7 @@ class Context:
     net: SafetyNet | None = None
     # kind of data -> how much of it the screening was given (engine/coverage.py)
     coverage: dict[str, KindCoverage] = field(default_factory=dict)
+    provided: frozenset[str] = frozenset()  # the kinds whose status is "provided"
 
 
 def age_on(birth: dt.date, on: dt.date) -> int:

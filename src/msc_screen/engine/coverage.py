@@ -20,14 +20,19 @@ _ITEMS = {"Condition": "conditions", "MedicationRequest": "medications",
           "MedicationStatement": "medications", "Procedure": "procedures",
           "AllergyIntolerance": "allergies", "DocumentReference": "notes"}
 ANSWER = "answer:"
+QR_ANSWER = "text/x-questionnaire-answer"  # a free-text answer read as a note: not a document
 
 
 def _count(record: PatientRecord, resources: list[str]) -> int:
+    """Resources of the kind the input held (the reader's count), or the records the door
+    added itself (a note given beside the FHIR input), whichever is more."""
     n = sum(record.seen.get(r, 0) for r in resources)
-    if n or record.seen:
-        return n
-    lists = {_ITEMS[r] for r in resources if r in _ITEMS}
-    return sum(len(getattr(record, name)) for name in lists)
+    held = 0
+    for name in {_ITEMS[r] for r in resources if r in _ITEMS}:
+        items = getattr(record, name)
+        held += (sum(i.content_type != QR_ANSWER for i in items) if name == "notes"
+                 else len(items))
+    return max(n, held)
 
 
 def _in_valuesets(record: PatientRecord, vss: tuple[Any, ...]) -> int:
@@ -90,3 +95,39 @@ def describe(coverage: dict[str, KindCoverage], kinds: frozenset[str] | tuple[st
         words = "not provided" if v.status == "not-provided" else v.status
         parts.append(f"{k} {words}" + (f" ({v.reason})" if v.reason else ""))
     return "; ".join(parts)
+
+
+ALL = "all"
+
+
+def complete_kinds(ruleset: CompiledRuleset, names: str | list[str] | tuple[str, ...] | None
+                   ) -> tuple[str, ...]:
+    """The kinds a caller declares complete: ``"all"`` (every kind an export holds) or a
+    comma-separated list / sequence of kind ids. Unknown names raise ValueError naming them."""
+    if not names:
+        return ()
+    items = [n.strip() for n in (names.split(",") if isinstance(names, str) else names)
+             if n.strip()]
+    known = {k.id: k for k, _ in ruleset.coverage}
+    out: list[str] = []
+    for n in items:
+        if n == ALL:
+            out.extend(k.id for k, _ in ruleset.coverage if k.export)
+        elif n in known:
+            out.append(n)
+        else:
+            raise ValueError(f"unknown kind of data {n!r}; known: {ALL}, "
+                             f"{', '.join(known)}")
+    return tuple(dict.fromkeys(out))
+
+
+def declare_complete(records: list[PatientRecord], kinds: tuple[str, ...],
+                     why: str = "declared complete") -> None:
+    """The door knows these kinds are complete (a Bulk export, ``Patient/$everything``, the
+    clinic's own record): provided even with nothing in them. Never overrides an
+    ``incomplete`` the door recorded."""
+    for rec in records:
+        for k in kinds:
+            cur = rec.declared.get(k)
+            if cur is None or cur.status != "incomplete":
+                rec.declared[k] = KindCoverage("provided", why)

@@ -21,9 +21,9 @@ from ..model import (
     Severity,
 )
 from .context import Context, Match, age_on
+from .coverage import describe, provided, record_coverage
 from .criteria import match_all
 from .index import finding_token, record_tokens, rule_tokens
-from .coverage import describe, provided, record_coverage
 from .safety_net import SafetyNet, safety_net
 
 
@@ -253,9 +253,19 @@ def _note_mentions(notes: list[NoteItem], extractor: NotesExtractor | None
     return mentions, docs
 
 
+def with_coverage(rule: CompiledRule, f: Finding, ctx: Context) -> Finding:
+    """``f`` unless it is an evidence-free "absent" of a rule that applies and none of whose
+    needed kinds of data was provided: then "not enough data" (unknown), never absent."""
+    if (f.status == "absent" and not f.evidence and rule.needs
+            and not any(alt <= ctx.provided for alt in rule.needs)
+            and _applicable(rule, ctx) is None):
+        return _not_enough_data(rule, ctx.coverage)
+    return f
+
+
 def _not_enough_data(rule: CompiledRule, coverage: dict[str, KindCoverage]) -> Finding:
-    """A rule none of whose needed kinds of data was provided: unknown, never absent."""
-    why = describe(coverage, rule.needs)
+    """A rule none of whose alternatives of data was wholly provided: unknown, never absent."""
+    why = describe(coverage, rule.needed)
     return _finding(rule, "unknown", rule.unknown_severity,
                     f"{rule.summary_unknown} (not enough data: {why})", [])
 
@@ -285,8 +295,7 @@ def evaluate(
     tokens = record_tokens(record, ruleset, mentions, net)
     coverage = record_coverage(record, ruleset)
     ctx = Context(record=record, as_of=as_of, age=age, mentions=mentions, tokens=tokens,
-                  net=net, coverage=coverage)
-    have = provided(coverage)
+                  net=net, coverage=coverage, provided=provided(coverage))
     warnings = list(dict.fromkeys(record.warnings))
     warnings.extend(_unnamed(record, net))
     if not record.has_patient_resource:
@@ -310,9 +319,8 @@ def evaluate(
             f = default if plain else _unmatched(rule, ctx)
         else:
             f = evaluate_rule(rule, ctx)
-        if (f.status == "absent" and not f.evidence and rule.needs
-                and rule.needs.isdisjoint(have) and _applicable(rule, ctx) is None):
-            f = _not_enough_data(rule, coverage)
+        if f.status == "absent" and not f.evidence and rule.needs:
+            f = with_coverage(rule, f, ctx)
         by_rule[rule.id] = f
         if adds is not None:
             tokens.add(adds[f.status])

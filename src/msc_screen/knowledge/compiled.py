@@ -87,8 +87,10 @@ class CompiledRule:
     actions: tuple[Action, ...]
     parameters: dict[str, Any]
     definition: RuleDef
-    # kinds of data any one of which must be provided for "absent" to mean something
-    needs: frozenset[str] = frozenset()
+    # alternatives of kinds of data, one of which must be wholly provided for "absent" to mean
+    # something; ``needed`` is every kind they name
+    needs: tuple[frozenset[str], ...] = ()
+    needed: frozenset[str] = frozenset()
     # per-rule memo for the engine (actions, evidence-free findings); lives and dies with
     # the rule, so it can never be confused with another ruleset's
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -275,12 +277,13 @@ def compile_ruleset(kb: KnowledgeBase, policy: PolicyDef, policy_sha256: str) ->
                 actions=tuple(rdef.actions),
                 parameters=params,
                 definition=rdef,
-                needs=frozenset(rdef.needs),
+                needs=tuple(frozenset(a) for a in rdef.needs),
+                needed=frozenset(k for a in rdef.needs for k in a),
             )
         )
     _check_rule_order(rules)
     coverage = tuple((k, tuple(vs(v) for v in k.valuesets)) for k in kb.coverage)
-    answers = tuple(sorted({n for r in rules for n in r.needs if n.startswith("answer:")}))
+    answers = tuple(sorted({n for r in rules for n in r.needed if n.startswith("answer:")}))
     return CompiledRuleset(
         id=kb.manifest.id,
         version=kb.manifest.version,

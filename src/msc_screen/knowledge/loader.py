@@ -271,14 +271,22 @@ def _check_coverage(kb: KnowledgeBase) -> None:
     questions = {q.link_id for r in kb.rules.values() for q in r.questions}
     for rule in kb.rules.values():
         rel = f"rules/{rule.id}.yaml"
-        for need in rule.needs:
-            if need.startswith("answer:"):
-                if need[len("answer:"):] not in questions:
-                    raise KnowledgeError(rel, f"{need!r}: no rule asks that question",
-                                         key="needs")
-            elif need not in kinds:
+        for i, alt in enumerate(rule.needs):
+            if not alt:
+                raise KnowledgeError(rel, "an empty alternative would always be met",
+                                     key=f"needs[{i}]")
+            for need in alt:
+                if need.startswith("answer:"):
+                    if need[len("answer:"):] not in questions:
+                        raise KnowledgeError(rel, f"{need!r}: no rule asks that question",
+                                             key=f"needs[{i}]")
+                elif need not in kinds:
+                    raise KnowledgeError(rel, f"unknown kind of data {need!r} (coverage.yaml)",
+                                         key=f"needs[{i}]")
+        for need in rule.not_needed:
+            if need not in kinds and not need.startswith("answer:"):
                 raise KnowledgeError(rel, f"unknown kind of data {need!r} (coverage.yaml)",
-                                     key="needs")
+                                     key="not_needed")
         for part, i, c in _criteria(rule):
             if c.kind != "coverage":
                 continue

@@ -227,10 +227,14 @@ class RuleDef(_Strict):
     unknown_if: list[Criterion] = []
     absent_if: list[Criterion] = []
     otherwise: StatusName = "absent"  # what missing data means
-    # the kinds of data (knowledge/coverage.yaml ids, or "answer:<linkId>") any one of which
-    # must have been provided for "absent" to mean something: with none of them the finding is
-    # unknown ("not enough data"), never absent
-    needs: list[str] = []
+    # what "absent" rests on: alternatives, each a set of kinds of data (knowledge/coverage.yaml
+    # ids, or "answer:<linkId>") that must all have been provided — the record's kinds, or the
+    # patient's answer. With no alternative complete the finding is unknown ("not enough
+    # data"), never absent.
+    needs: list[list[str]] = []
+    # kinds the rule's criteria read that "absent" does not need, each with why (another rule
+    # reports the gap, or the kind only ever corroborates)
+    not_needed: dict[str, str] = {}
     uncertain_severity: SeverityName = "physician-review"
     unknown_severity: SeverityName = "needs-information"
     actions: list[Action] = []
@@ -249,6 +253,9 @@ class CoverageKind(_Strict):
     valuesets: list[str] = []
     read_by: list[CriterionKind] = []  # criterion kinds that read it (lint checks rules' needs)
     clinical: bool = True  # clinical data (the patient's demographics alone are not)
+    # part of a record an EHR or Bulk export holds: declaring an export complete ("all") covers
+    # it (the patient's own questionnaire is never part of an export)
+    export: bool = True
     description: str | None = None
 
 
