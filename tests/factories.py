@@ -12,6 +12,7 @@ from typing import Any
 
 from msc_screen.api import load_records
 from msc_screen.engine import evaluate
+from msc_screen.engine.coverage import complete_kinds, declare_complete
 from msc_screen.knowledge import get_ruleset
 from msc_screen.model import Assessment, Finding
 
@@ -169,13 +170,18 @@ def bundle(*resources: dict[str, Any], pat: dict[str, Any] | None = None) -> dic
 
 
 def screen(*resources: dict[str, Any], pat: dict[str, Any] | None = None,
-           as_of: dt.date = AS_OF, policy: str | None = None) -> Assessment:
+           as_of: dt.date = AS_OF, policy: str | None = None,
+           complete: str | None = "all") -> Assessment:
     """Screen the bundle of ``resources`` with the engine the public API uses, without a notes
-    extractor (these resources carry no notes), so rule tests depend on the rules alone."""
+    extractor (these resources carry no notes), so rule tests depend on the rules alone. The
+    bundle is the patient's whole chart (``complete="all"``: what it does not hold, the patient
+    does not have) unless ``complete=None``: then only the kinds it holds are provided."""
+    rs = get_ruleset(policy)
     records, errors = load_records(bundle(*resources, pat=pat))
     assert not errors, errors
     assert len(records) == 1
-    return evaluate(records[0], get_ruleset(policy), as_of, None)
+    declare_complete(records, complete_kinds(rs, complete))
+    return evaluate(records[0], rs, as_of, None)
 
 
 def finding(a: Assessment, rule: str) -> Finding:

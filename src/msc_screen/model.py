@@ -31,6 +31,7 @@ Decision = Literal[
 Severity = Literal["contraindicated", "physician-review", "needs-information", "recommendation"]
 Status = Literal["present", "absent", "unknown"]
 SourceKind = Literal["fhir", "questionnaire", "note"]
+CoverageStatus = Literal["provided", "not-provided", "incomplete"]
 
 
 class Coding(Struct, frozen=True):
@@ -140,6 +141,24 @@ class Finding(Struct, frozen=True):
         }
 
 
+class KindCoverage(Struct, frozen=True):
+    """How much of one kind of data an assessment was given: ``provided`` (some of it, or
+    declared complete), ``not-provided`` (none; absence is not reassurance) or ``incomplete``
+    (known to be partial: a failed fetch, a page limit, dropped resources), with the reason."""
+
+    status: CoverageStatus
+    reason: str | None = None
+    count: int | None = None  # resources of the kind that were read, where counted
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"status": self.status}
+        if self.count is not None:
+            d["count"] = self.count
+        if self.reason:
+            d["reason"] = self.reason
+        return d
+
+
 class Assessment(Struct, frozen=True):
     patient_id: str
     as_of: dt.date
@@ -149,6 +168,9 @@ class Assessment(Struct, frozen=True):
     policy: dict[str, str]
     warnings: tuple[str, ...] = ()
     documents: tuple[dict[str, Any], ...] = ()
+    # kind of data (knowledge/coverage.yaml, and "answer:<linkId>" of the questions rules
+    # read) -> how much of it the screening was given
+    coverage: dict[str, KindCoverage] = {}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -158,9 +180,13 @@ class Assessment(Struct, frozen=True):
             "findings": [f.to_dict() for f in self.findings],
             "ruleset": dict(self.ruleset),
             "policy": dict(self.policy),
+            "coverage": self.coverage_dict(),
             "warnings": list(self.warnings),
             "documents": list(self.documents),
         }
+
+    def coverage_dict(self) -> dict[str, Any]:
+        return {k: v.to_dict() for k, v in self.coverage.items()}
 
     def to_json(self) -> bytes:
         """Deterministic bytes: same input, same output; exactly ``orjson.dumps(to_dict())``,
@@ -178,6 +204,7 @@ class Assessment(Struct, frozen=True):
             "findings": None,
             "ruleset": self.ruleset,
             "policy": self.policy,
+            "coverage": self.coverage_dict(),
             "warnings": self.warnings,
             "documents": self.documents,
         }
@@ -279,6 +306,12 @@ class PatientRecord:
     warnings: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     has_patient_resource: bool = False
+    # resources read per data kind ("Condition", "Observation:laboratory", ...), counted before
+    # the reader's filter: what kinds of data the input held, not what the rules kept
+    seen: dict[str, int] = field(default_factory=dict)
+    # what the door knows about coverage: a kind declared complete (a Bulk export, the EHR's
+    # successful search) is provided even with nothing in it; a failed fetch is incomplete
+    declared: dict[str, KindCoverage] = field(default_factory=dict)
 
 
 class Mention(Struct, frozen=True):

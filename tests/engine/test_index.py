@@ -11,11 +11,13 @@ from hypothesis import given
 
 from msc_screen.api import default_notes_extractor, load_records
 from msc_screen.engine.context import Context, age_on
+from msc_screen.engine.coverage import provided, record_coverage
 from msc_screen.engine.evaluate import (
     _note_mentions,
     _plan,
     evaluate,
     evaluate_rule,
+    with_coverage,
 )
 from msc_screen.engine.index import record_tokens, rule_tokens
 from msc_screen.engine.safety_net import safety_net
@@ -63,10 +65,11 @@ def _slow_assessment(rec: PatientRecord, as_of: dt.date, policy: str | None) -> 
     rs = get_ruleset(policy)
     mentions, _ = _note_mentions(rec.notes, default_notes_extractor())
     age = age_on(rec.birth_date.lo, as_of) if rec.birth_date else None
+    coverage = record_coverage(rec, rs)
     ctx = Context(record=rec, as_of=as_of, age=age, mentions=mentions, tokens=None,
-                  net=safety_net(rs))
+                  net=safety_net(rs), coverage=coverage, provided=provided(coverage))
     for rule in rs.rules:
-        ctx.findings[rule.id] = evaluate_rule(rule, ctx)
+        ctx.findings[rule.id] = with_coverage(rule, evaluate_rule(rule, ctx), ctx)
     ordered = tuple(sorted(ctx.findings.values(), key=_order))
     return decide(ordered), ordered
 

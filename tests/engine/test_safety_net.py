@@ -25,6 +25,7 @@ from factories import (
 )
 from msc_screen.api import load_records
 from msc_screen.engine import evaluate
+from msc_screen.engine.coverage import complete_kinds, declare_complete
 from msc_screen.engine.safety_net import safety_net
 from msc_screen.fhir.reader import read_source
 from msc_screen.fhir.record import RecordBuilder
@@ -40,7 +41,7 @@ LOCAL = "urn:oid:1.2.840.114350.1.13.0.1.7.2.798268"  # an Epic-style local code
 
 
 def _screen(*resources: dict[str, Any], filtered: bool = False, root: Path | None = None,
-            pat: dict[str, Any] | None = None) -> Assessment:
+            pat: dict[str, Any] | None = None, complete: str | None = "all") -> Assessment:
     """Screen through the reader as a door does: whole records (web app) or filtered to what
     the ruleset reads (CLI, API, batch). Both must give the same assessment."""
     rs = get_ruleset(None, root)
@@ -53,6 +54,7 @@ def _screen(*resources: dict[str, Any], filtered: bool = False, root: Path | Non
         records, errors = load_records(bundle(*resources, pat=pat))
     assert not errors, errors
     assert len(records) == 1
+    declare_complete(records, complete_kinds(rs, complete))  # the whole chart, by default
     return evaluate(records[0], rs, AS_OF, None)
 
 

@@ -14,6 +14,7 @@ RULE_IDS = {
     "elevated-tumour-marker", "tumour-marker-panel-due", "genetic-marrow-immune-disorder",
     "unstable-angina", "recent-myocardial-infarction", "severe-cardiovascular-disease",
     "active-thrombosis", "thrombotic-risk", "product-hypersensitivity",
+    "data-coverage",  # not a contraindication: the record's data is missing or incomplete
 }
 
 # (rule, system key, code) from evidence.md section 3 (codes at the depth a record carries them)
@@ -112,7 +113,7 @@ def test_severities_follow_the_evidence_table() -> None:
         "unstable-angina": "contraindicated", "recent-myocardial-infarction": "contraindicated",
         "severe-cardiovascular-disease": "physician-review",
         "active-thrombosis": "contraindicated", "thrombotic-risk": "physician-review",
-        "product-hypersensitivity": "contraindicated",
+        "product-hypersensitivity": "contraindicated", "data-coverage": "needs-information",
     }
     assert {r.id: r.severity for r in rs.rules} == expected
 
@@ -121,7 +122,7 @@ def test_origins_mark_extensions() -> None:
     origins = {r.id: r.origin for r in get_ruleset().rules}
     assert {k for k, v in origins.items() if v == "evidence"} == {
         "pregnancy-status-unknown", "chronic-viral-infection", "active-thrombosis",
-        "thrombotic-risk", "product-hypersensitivity"}
+        "thrombotic-risk", "product-hypersensitivity", "data-coverage"}
 
 
 @pytest.mark.parametrize("rule_id", sorted(RULE_IDS))

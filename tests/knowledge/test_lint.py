@@ -59,7 +59,7 @@ def _errors(root: Path) -> list[LintFinding]:
 def test_copy_is_clean_and_compiles(kb_copy: Path) -> None:
     kb = load_knowledge_base(kb_copy)
     rs = compile_ruleset(kb, kb.policies["default"], "test")
-    assert len(rs.rules) == 17
+    assert len(rs.rules) == 18
     assert not has_errors(lint_kb(kb, OWN_CHECKS))
 
 

@@ -37,7 +37,7 @@ def test_list_shows_every_rule() -> None:
     r = runner.invoke(app, ["rules", "list", "--json"])
     assert r.exit_code == 0, r.output
     rows = json.loads(r.stdout)
-    assert len(rows) == 17
+    assert len(rows) == 18
     assert rows[0]["id"] == "pregnancy"
     assert {"id", "title", "category", "origin", "severity"} <= set(rows[0])
     table = runner.invoke(app, ["rules", "list"])

@@ -17,7 +17,8 @@ from msc_screen.notes.vocabulary import parse_vocabulary
 def test_every_rule_has_a_vocabulary_and_the_kb_lints_clean() -> None:
     kb = get_ruleset().kb
     vocab = load_vocabularies()
-    assert set(vocab) == set(kb.rules)
+    # every rule about the patient's health (data-coverage is about the record, not the person)
+    assert set(vocab) == set(kb.rules) - {"data-coverage"}
     errors = [f for f in lint_vocabulary(kb) if f["severity"] in ("error", "warning")]
     assert errors == []
 

@@ -23,7 +23,7 @@ MAN = patient(gender="male", birth_date="1970-01-01")
 def test_every_shipped_policy_compiles_all_rules() -> None:
     default = get_ruleset()
     ids = [r.id for r in default.rules]
-    assert len(ids) == 17
+    assert len(ids) == 18
     for name in ("history-5y", "acute-mi-28d", "conservative"):
         rs = get_ruleset(name)
         assert [r.id for r in rs.rules] == ids

@@ -30,7 +30,9 @@ from msc_screen.model import Assessment, Finding
 
 
 def _screen(*resources: dict[str, Any], pat: dict[str, Any] | None = None) -> Assessment:
-    return msc_screen.screen(bundle(*resources, pat=pat), as_of=AS_OF)
+    """Through the public API, as the patient's whole chart (what it does not hold, the
+    patient does not have)."""
+    return msc_screen.screen(bundle(*resources, pat=pat), as_of=AS_OF, complete="all")
 
 
 def _finding(a: Assessment, rule: str) -> Finding:

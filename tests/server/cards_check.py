@@ -63,8 +63,10 @@ def prefetched_resources(prefetch: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def expected_rules(resources: list[dict[str, Any]], as_of: Any) -> list[tuple[str, str]]:
-    """(rule, indicator) the engine itself finds present/unknown in the same resources."""
-    a = screen(resources, as_of=as_of)
+    """(rule, indicator) the engine itself finds present/unknown in the same resources, every
+    kind of data searched (each prefetch key answered or fetched: what a search does not
+    return, the patient does not have)."""
+    a = screen(resources, as_of=as_of, complete="all")
     sev = {"contraindicated": "critical", "physician-review": "warning"}
     return sorted((f.rule, sev.get(f.severity, "info")) for f in a.findings
                   if f.status in ("present", "unknown"))

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from ..api import default_notes_extractor, parse_as_of
 from ..engine import evaluate
+from ..engine.coverage import complete_kinds, declare_complete
 from ..errors import InputError, KnowledgeError
 from ..fhir.reader import read_paths
 from ..fhir.record import RecordBuilder
@@ -36,6 +37,11 @@ def screen(
     note: list[Path] = typer.Option([], "--note", help="Plain-text clinical note(s) to read "
                                     "with the record (single-patient input)."),
     show_absent: bool = typer.Option(False, "--all", help="Text: also list absent findings."),
+    complete: str | None = typer.Option(
+        None, "--complete", help="Kinds of data the input holds completely, so none of them "
+        "means none recorded: 'all' (a Bulk export, Patient/$everything, the clinic's own "
+        "record) or a comma-separated list (conditions,medications,...). Default: a kind is "
+        "provided when the input holds at least one resource of it."),
 ) -> None:
     """Screen patients for contraindications to IV MSC therapy."""
     try:
@@ -46,6 +52,10 @@ def screen(
         ruleset = get_ruleset(policy)
     except KnowledgeError as exc:
         fail(str(exc))
+    try:
+        kinds = complete_kinds(ruleset, complete)
+    except ValueError as exc:
+        fail(f"--complete: {exc}")
     builder = RecordBuilder.for_ruleset(ruleset)
     for result in read_paths(paths):
         builder.add(result)
@@ -64,6 +74,7 @@ def screen(
                     continue
                 records[0].notes.append(NoteItem(reference=f"note:{n.name}", text=text,
                                                  date=None))
+    declare_complete(records, kinds)
     extractor = default_notes_extractor()
     assessments = [evaluate(r, ruleset, day, extractor) for r in records]
     out = sys.stdout.buffer

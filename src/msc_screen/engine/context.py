@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from msgspec import Struct
 
-from ..model import Evidence, Finding, Mention, PatientRecord
+from ..model import Evidence, Finding, KindCoverage, Mention, PatientRecord
 from .safety_net import SafetyNet
 
 
@@ -32,6 +32,9 @@ class Context:
     tokens: set[str] | None = None
     # reads the text of records no value set claims, and judges text patterns' context
     net: SafetyNet | None = None
+    # kind of data -> how much of it the screening was given (engine/coverage.py)
+    coverage: dict[str, KindCoverage] = field(default_factory=dict)
+    provided: frozenset[str] = frozenset()  # the kinds whose status is "provided"
 
 
 def age_on(birth: dt.date, on: dt.date) -> int:

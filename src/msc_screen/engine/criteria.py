@@ -15,6 +15,7 @@ from ..knowledge.compiled import CompiledCriterion
 from ..model import Coding, DateRange, Evidence, ObservationItem
 from ..terminology.valueset import KNOWN_KEYS, CompiledValueSet
 from .context import Context, Match
+from .coverage import describe
 from .index import free_text
 
 ACTIVE_CLINICAL = frozenset({"active", "recurrence", "relapse"})
@@ -513,6 +514,21 @@ def match_demographic(c: CompiledCriterion, ctx: Context, lenient: bool) -> list
     return [Match(ev, c.max_severity, c.reason)]
 
 
+def match_coverage(c: CompiledCriterion, ctx: Context, lenient: bool) -> list[Match]:
+    """None of the kinds of data provided, or any of them known to be incomplete."""
+    cov = ctx.coverage
+    if c.data_status == "any-incomplete":
+        gaps = tuple(k for k in c.data if k in cov and cov[k].status == "incomplete")
+    elif any(k in cov and cov[k].status == "provided" for k in c.data):
+        gaps = ()
+    else:
+        gaps = c.data
+    if not gaps:
+        return []
+    ev = Evidence(reference="coverage", source="fhir", detail=describe(cov, gaps) or c.label)
+    return [Match(ev, c.max_severity, c.reason)]
+
+
 MATCHERS: dict[str, Callable[[CompiledCriterion, Context, bool], list[Match]]] = {
     "condition": match_conditions,
     "observation": match_observations,
@@ -522,6 +538,7 @@ MATCHERS: dict[str, Callable[[CompiledCriterion, Context, bool], list[Match]]] =
     "questionnaire": match_questionnaire,
     "rule": match_rule,
     "demographic": match_demographic,
+    "coverage": match_coverage,
 }
 
 

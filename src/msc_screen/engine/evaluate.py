@@ -14,12 +14,14 @@ from ..model import (
     Decision,
     Evidence,
     Finding,
+    KindCoverage,
     Mention,
     NoteItem,
     PatientRecord,
     Severity,
 )
 from .context import Context, Match, age_on
+from .coverage import describe, provided, record_coverage
 from .criteria import match_all
 from .index import finding_token, record_tokens, rule_tokens
 from .safety_net import SafetyNet, safety_net
@@ -251,6 +253,23 @@ def _note_mentions(notes: list[NoteItem], extractor: NotesExtractor | None
     return mentions, docs
 
 
+def with_coverage(rule: CompiledRule, f: Finding, ctx: Context) -> Finding:
+    """``f`` unless it is an evidence-free "absent" of a rule that applies and none of whose
+    needed kinds of data was provided: then "not enough data" (unknown), never absent."""
+    if (f.status == "absent" and not f.evidence and rule.needs
+            and not any(alt <= ctx.provided for alt in rule.needs)
+            and _applicable(rule, ctx) is None):
+        return _not_enough_data(rule, ctx.coverage)
+    return f
+
+
+def _not_enough_data(rule: CompiledRule, coverage: dict[str, KindCoverage]) -> Finding:
+    """A rule none of whose alternatives of data was wholly provided: unknown, never absent."""
+    why = describe(coverage, rule.needed)
+    return _finding(rule, "unknown", rule.unknown_severity,
+                    f"{rule.summary_unknown} (not enough data: {why})", [])
+
+
 def _unnamed(record: PatientRecord, net: SafetyNet) -> list[str]:
     """Warnings for conditions and medications no value set claims and no words name."""
     out = []
@@ -274,8 +293,9 @@ def evaluate(
     mentions, docs = _note_mentions(record.notes, notes)
     net = safety_net(ruleset)
     tokens = record_tokens(record, ruleset, mentions, net)
+    coverage = record_coverage(record, ruleset)
     ctx = Context(record=record, as_of=as_of, age=age, mentions=mentions, tokens=tokens,
-                  net=net)
+                  net=net, coverage=coverage, provided=provided(coverage))
     warnings = list(dict.fromkeys(record.warnings))
     warnings.extend(_unnamed(record, net))
     if not record.has_patient_resource:
@@ -299,6 +319,8 @@ def evaluate(
             f = default if plain else _unmatched(rule, ctx)
         else:
             f = evaluate_rule(rule, ctx)
+        if f.status == "absent" and not f.evidence and rule.needs:
+            f = with_coverage(rule, f, ctx)
         by_rule[rule.id] = f
         if adds is not None:
             tokens.add(adds[f.status])
@@ -313,4 +335,5 @@ def evaluate(
         policy=ruleset.policy_info,
         warnings=tuple(warnings),
         documents=tuple(docs),
+        coverage=coverage,
     )

@@ -154,6 +154,32 @@ class _Conv:
 
 
 
+def _seen_keys(res: Any, rtype: type[FBase]) -> list[str]:
+    """The coverage keys a resource counts under: its type, and an Observation's categories
+    ("Observation:laboratory"); "Observation:uncategorised" when it has none."""
+    name = rtype.__name__
+    if rtype is not Observation:
+        return [name]
+    keys = [name]
+    for cc in res.category or ():
+        for c in cc.coding or ():
+            if c.code:
+                keys.append(f"Observation:{c.code.strip().lower()}")
+    if len(keys) == 1:
+        keys.append("Observation:uncategorised")
+    return keys
+
+
+def _owner(res: Any, url_to_pid: dict[str, str]) -> str | None:
+    """The patient a resource names, for counting only (None when it names none: the
+    conversion reports that, if a rule reads the resource)."""
+    ref = res.subject or res.patient
+    r = ref.reference if ref is not None else None
+    if not r:
+        return None
+    return url_to_pid.get(r) or patient_id_of(r)
+
+
 def _age_date(birth: DateRange | None, age: FQuantity | None) -> DateRange | None:
     if age is None or age.value is None or birth is None:
         return None
@@ -242,6 +268,7 @@ class _Pending:
     medications: dict[str, FCodeableConcept | None] = field(default_factory=dict)
     reads: dict[str, CodeFilter] = field(default_factory=dict)  # record kind -> filter
     net: SafetyNet | None = None
+    seen: dict[str | None, dict[str, int]] = field(default_factory=dict)  # patient -> kinds
     skipped: SkipCounts | None = None  # with an ``on_skip`` hook: what it is told
 
 
@@ -340,6 +367,7 @@ class RecordBuilder:
         # pass 2: clinical resources; those no rule can read are passed over before anything
         # else is done with them (most of a chart)
         reads = self.reads
+        seen = pend.seen
         skipped = pend.skipped
         per_ref: dict[str | None, dict[Skipped, int]] = {} if skipped is not None else _NO_REFS
         for res, _url, line in result.resources:
@@ -347,6 +375,13 @@ class RecordBuilder:
             converter = _CONVERTERS.get(rtype)
             if converter is None:
                 continue
+            # what kinds of data the input holds, counted before the filter (coverage)
+            owner = only if only is not None else _owner(res, url_to_pid)
+            counts = seen.get(owner)
+            if counts is None:
+                counts = seen[owner] = {}
+            for k in _seen_keys(res, rtype):
+                counts[k] = counts.get(k, 0) + 1
             keep = True
             if reads:
                 code = _CODE_OF.get(rtype)
@@ -394,8 +429,15 @@ class RecordBuilder:
         raise conv.err(f"subject {r!r} does not reference a Patient", "subject.reference")
 
     def _commit(self, pend: _Pending, source: str) -> None:
+        for pid, counts in pend.seen.items():
+            if pid is None:
+                continue  # no patient to count it for (the reader reports why)
+            rec = self._record(pid)
+            for k, n in counts.items():
+                rec.seen[k] = rec.seen.get(k, 0) + n
         for pid, res in pend.patients.items():
             rec = self._record(pid)
+            rec.seen["Patient"] = rec.seen.get("Patient", 0) + 1
             rec.has_patient_resource = True
             rec.gender = (res.gender or "").strip().lower() or None
             rec.birth_date = parse_date(res.birthDate) if res.birthDate else None

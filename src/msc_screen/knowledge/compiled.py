@@ -13,7 +13,16 @@ from ..errors import PolicyError
 from ..terminology.systems import system_key
 from ..terminology.valueset import CodeFilter, CompiledValueSet
 from .loader import KnowledgeBase
-from .schema import Action, Citation, Criterion, PolicyDef, RuleDef, SeverityName, ValueSetDef
+from .schema import (
+    Action,
+    Citation,
+    CoverageKind,
+    Criterion,
+    PolicyDef,
+    RuleDef,
+    SeverityName,
+    ValueSetDef,
+)
 
 # criterion kinds matched against a patient's coded records by value set
 RECORD_KINDS = ("condition", "observation", "medication", "procedure", "allergy")
@@ -47,6 +56,8 @@ class CompiledCriterion:
     max_severity: SeverityName | None
     reason: str | None
     source: Criterion
+    data: tuple[str, ...] = ()  # coverage criteria: the kinds of data they test
+    data_status: str = "none-provided"
     # "<kind>:<value-set id>" of ``valuesets`` (and, for criteria that raise concern, the safety
     # net's "net:<kind>:<rule>"): what a record must touch for this criterion to possibly match
     # (the engine's per-patient index, engine/index.py)
@@ -76,6 +87,10 @@ class CompiledRule:
     actions: tuple[Action, ...]
     parameters: dict[str, Any]
     definition: RuleDef
+    # alternatives of kinds of data, one of which must be wholly provided for "absent" to mean
+    # something; ``needed`` is every kind they name
+    needs: tuple[frozenset[str], ...] = ()
+    needed: frozenset[str] = frozenset()
     # per-rule memo for the engine (actions, evidence-free findings); lives and dies with
     # the rule, so it can never be confused with another ruleset's
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -91,6 +106,10 @@ class CompiledRuleset:
     rules: tuple[CompiledRule, ...]
     kb: KnowledgeBase
     policy: PolicyDef
+    # the kinds of data the rules read, in order, each with its value sets compiled
+    coverage: tuple[tuple[CoverageKind, tuple[CompiledValueSet, ...]], ...] = ()
+    # the questions ("answer:<linkId>") some rule needs, sorted
+    needed_answers: tuple[str, ...] = ()
     # the engine's per-ruleset memos (value-set index); live and die with this ruleset
     memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -231,6 +250,8 @@ def compile_ruleset(kb: KnowledgeBase, policy: PolicyDef, policy_sha256: str) ->
                 max_severity=c.max_severity,
                 reason=c.reason,
                 source=c,
+                data=tuple(c.data),
+                data_status=c.data_status,
             )
 
         rules.append(
@@ -256,9 +277,13 @@ def compile_ruleset(kb: KnowledgeBase, policy: PolicyDef, policy_sha256: str) ->
                 actions=tuple(rdef.actions),
                 parameters=params,
                 definition=rdef,
+                needs=tuple(frozenset(a) for a in rdef.needs),
+                needed=frozenset(k for a in rdef.needs for k in a),
             )
         )
     _check_rule_order(rules)
+    coverage = tuple((k, tuple(vs(v) for v in k.valuesets)) for k in kb.coverage)
+    answers = tuple(sorted({n for r in rules for n in r.needed if n.startswith("answer:")}))
     return CompiledRuleset(
         id=kb.manifest.id,
         version=kb.manifest.version,
@@ -268,6 +293,8 @@ def compile_ruleset(kb: KnowledgeBase, policy: PolicyDef, policy_sha256: str) ->
         rules=tuple(rules),
         kb=kb,
         policy=policy,
+        coverage=coverage,
+        needed_answers=answers,
     )
 
 

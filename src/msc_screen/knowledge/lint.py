@@ -492,6 +492,41 @@ def check_notes_criteria(kb: KnowledgeBase) -> Iterator[LintFinding]:
                                   "max_severity: physician-review")
 
 
+def kinds_read(kb: KnowledgeBase, c: Criterion) -> set[str]:
+    """The kinds of data (coverage.yaml, or "answer:<linkId>") a criterion reads."""
+    if c.kind == "questionnaire":
+        return {f"answer:{c.link_id}"}
+    cands = [k for k in kb.coverage if c.kind in k.read_by]
+    if c.kind == "observation":
+        mine = set(_as_list(c.valueset))
+        by_set = {k.id for k in cands if mine & set(k.valuesets)}
+        return by_set or {k.id for k in cands if not k.valuesets}
+    return {k.id for k in cands}
+
+
+def check_needs(kb: KnowledgeBase) -> Iterator[LintFinding]:
+    """Every kind of data a rule's concern-raising criteria read is one "absent" needs, or is
+    listed in not_needed with the reason: otherwise a record without it would read as
+    reassurance (issue: missing data is never absence)."""
+    for rule in kb.rules.values():
+        needed = {k for alt in rule.needs for k in alt} | set(rule.not_needed)
+        read: set[str] = set()
+        for part in ("present_if", "unknown_if"):
+            for c in getattr(rule, part):
+                read |= kinds_read(kb, c)
+        for k in sorted(read - needed):
+            yield LintFinding("error", "needs", f"{_rule_file(rule.id)} [needs]",
+                              f"its criteria read {k!r}, which no alternative of `needs` names "
+                              "and `not_needed` does not explain")
+        for k, why in sorted(rule.not_needed.items()):
+            if k not in read:
+                yield LintFinding("warning", "needs", f"{_rule_file(rule.id)} [not_needed]",
+                                  f"{k!r} is not read by the rule's criteria")
+            elif not why.strip():
+                yield LintFinding("error", "needs", f"{_rule_file(rule.id)} [not_needed]",
+                                  f"{k!r} needs a reason")
+
+
 def check_policies(kb: KnowledgeBase) -> Iterator[LintFinding]:
     """Policies are described, and the default policy keeps the article's strictness."""
     for pol in kb.policies.values():
@@ -545,6 +580,7 @@ CHECKS: list[Check] = [
     check_questions,
     check_wording,
     check_notes_criteria,
+    check_needs,
     check_policies,
     check_note_vocabulary,
 ]

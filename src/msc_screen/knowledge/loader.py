@@ -20,6 +20,8 @@ from ..terminology.expansion import EXPANSIONS_DIR, Expansion, ExpansionError
 from ..terminology.expansion import parse as parse_expansion
 from .schema import (
     Citation,
+    CoverageDef,
+    CoverageKind,
     Criterion,
     ExpandedCode,
     Manifest,
@@ -40,6 +42,7 @@ def load_yaml(data: bytes | str) -> Any:
 
 
 REVIEWED_CODES = "terminology/reviewed-codes.yaml"
+COVERAGE = "coverage.yaml"
 
 
 def package_root() -> Path:
@@ -60,6 +63,8 @@ class KnowledgeBase:
     # codes reviewed as bearing on no rule (terminology/reviewed-codes.yaml): the safety net
     # leaves them alone
     reviewed_codes: list[ReviewedCode] = field(default_factory=list)
+    # the kinds of data the rules read (coverage.yaml), in order
+    coverage: list[CoverageKind] = field(default_factory=list)
     # value-set id -> its generated expansion (valuesets/expansions/<id>.tsv), header included
     expansions: dict[str, Expansion] = field(default_factory=dict)
 
@@ -162,8 +167,14 @@ def load_knowledge_base(root: Path | None = None, *, expansions: bool = True) ->
     if rpath.exists():
         reviewed = _convert(_read_yaml(rpath, root) or {}, ReviewedCodes, REVIEWED_CODES).codes
 
+    coverage: list[CoverageKind] = []
+    cpath = root / COVERAGE
+    if cpath.exists():
+        coverage = _convert(_read_yaml(cpath, root), CoverageDef, COVERAGE).kinds
+
     kb = KnowledgeBase(root, manifest, rules, valuesets, citations, policies, vocabulary,
-                       digest.hexdigest(), files, reviewed, exps)
+                       digest.hexdigest(), files, reviewed, coverage, exps)
+    _check_coverage(kb)
     _check_references(kb)
     if manifest.default_policy not in policies:
         raise KnowledgeError("ruleset.yaml", f"default policy {manifest.default_policy!r} "
@@ -244,6 +255,48 @@ def _check_references(kb: KnowledgeBase) -> None:
             v = getattr(rule.applicability, fname)
             if isinstance(v, str):
                 _check_param_ref(rule, v, rel, f"applicability.{fname}")
+
+
+def _check_coverage(kb: KnowledgeBase) -> None:
+    """Coverage kinds name known value sets; rules' ``needs`` and coverage criteria name known
+    kinds or ``answer:<linkId>`` of a question some rule asks."""
+    kinds = {k.id for k in kb.coverage}
+    if len(kinds) != len(kb.coverage):
+        raise KnowledgeError(COVERAGE, "duplicate kind id", key="kinds")
+    for k in kb.coverage:
+        for ref in k.valuesets:
+            if ref not in kb.valuesets:
+                raise KnowledgeError(COVERAGE, f"unknown value set {ref!r}",
+                                     key=f"kinds.{k.id}.valuesets")
+    questions = {q.link_id for r in kb.rules.values() for q in r.questions}
+    for rule in kb.rules.values():
+        rel = f"rules/{rule.id}.yaml"
+        for i, alt in enumerate(rule.needs):
+            if not alt:
+                raise KnowledgeError(rel, "an empty alternative would always be met",
+                                     key=f"needs[{i}]")
+            for need in alt:
+                if need.startswith("answer:"):
+                    if need[len("answer:"):] not in questions:
+                        raise KnowledgeError(rel, f"{need!r}: no rule asks that question",
+                                             key=f"needs[{i}]")
+                elif need not in kinds:
+                    raise KnowledgeError(rel, f"unknown kind of data {need!r} (coverage.yaml)",
+                                         key=f"needs[{i}]")
+        for need in rule.not_needed:
+            if need not in kinds and not need.startswith("answer:"):
+                raise KnowledgeError(rel, f"unknown kind of data {need!r} (coverage.yaml)",
+                                     key="not_needed")
+        for part, i, c in _criteria(rule):
+            if c.kind != "coverage":
+                continue
+            if not c.data:
+                raise KnowledgeError(rel, "a coverage criterion lists its kinds of data",
+                                     key=f"{part}[{i}].data")
+            for d in c.data:
+                if d not in kinds:
+                    raise KnowledgeError(rel, f"unknown kind of data {d!r} (coverage.yaml)",
+                                         key=f"{part}[{i}].data")
 
 
 def _check_vs_ref(kb: KnowledgeBase, rule: RuleDef, ref: str, rel: str, key: str) -> None:

@@ -15,7 +15,7 @@ SeverityName = Literal["contraindicated", "physician-review", "needs-information
 StatusName = Literal["present", "absent", "unknown"]
 CriterionKind = Literal[
     "condition", "observation", "medication", "procedure", "allergy", "questionnaire", "note",
-    "rule", "demographic",
+    "rule", "demographic", "coverage",
 ]
 Param = int | str | None  # an int, "$parameter", or null (no limit)
 Uses = Literal[
@@ -135,6 +135,10 @@ class Criterion(_Strict):
     min_age: Param = None
     max_age: Param = None
     sex: list[str] = []
+    # coverage: kinds of data (knowledge/coverage.yaml) of which none was provided, or any is
+    # known to be incomplete
+    data: list[str] = []
+    data_status: Literal["none-provided", "any-incomplete"] = "none-provided"
     # at most this severity when matched (e.g. a note alone), and why
     max_severity: SeverityName | None = None
     reason: str | None = None
@@ -207,7 +211,7 @@ class RuleDef(_Strict):
     title: str
     category: Literal[
         "infection", "immune", "malignancy", "genetic", "cardiovascular", "pregnancy-lactation",
-        "thrombosis", "hypersensitivity",
+        "thrombosis", "hypersensitivity", "data",
     ]
     origin: Literal["seed", "evidence"]
     severity: SeverityName
@@ -223,11 +227,41 @@ class RuleDef(_Strict):
     unknown_if: list[Criterion] = []
     absent_if: list[Criterion] = []
     otherwise: StatusName = "absent"  # what missing data means
+    # what "absent" rests on: alternatives, each a set of kinds of data (knowledge/coverage.yaml
+    # ids, or "answer:<linkId>") that must all have been provided — the record's kinds, or the
+    # patient's answer. With no alternative complete the finding is unknown ("not enough
+    # data"), never absent.
+    needs: list[list[str]] = []
+    # kinds the rule's criteria read that "absent" does not need, each with why (another rule
+    # reports the gap, or the kind only ever corroborates)
+    not_needed: dict[str, str] = {}
     uncertain_severity: SeverityName = "physician-review"
     unknown_severity: SeverityName = "needs-information"
     actions: list[Action] = []
     questions: list[Question] = []
     order: int = 100  # position in reports and the attrition funnel
+
+
+class CoverageKind(_Strict):
+    """One kind of data the rules read. A record provides it when the input held a resource
+    counted under ``resources`` ("Condition", "Observation:laboratory": type and category) or a
+    record in one of ``valuesets``, or when the door declares it complete."""
+
+    id: str
+    title: str
+    resources: list[str] = []
+    valuesets: list[str] = []
+    read_by: list[CriterionKind] = []  # criterion kinds that read it (lint checks rules' needs)
+    clinical: bool = True  # clinical data (the patient's demographics alone are not)
+    # part of a record an EHR or Bulk export holds: declaring an export complete ("all") covers
+    # it (the patient's own questionnaire is never part of an export)
+    export: bool = True
+    description: str | None = None
+
+
+class CoverageDef(_Strict):
+    kinds: list[CoverageKind]
+    description: str | None = None
 
 
 class ReviewedCode(_Strict):

@@ -18,8 +18,8 @@ from typing import Any
 import orjson
 
 from ..knowledge import get_ruleset
-from ..knowledge.compiled import CompiledCriterion, CompiledRuleset
-from .plant import Planter, Resource
+from ..knowledge.compiled import CompiledCriterion, CompiledRule, CompiledRuleset
+from .plant import NO_KNOWN_ALLERGY, Planter, Resource
 
 DECISION_OF = {"contraindicated": "contraindicated", "physician-review": "physician-review",
                "needs-information": "needs-information",
@@ -49,6 +49,12 @@ class DemoPatient:
         return {"resourceType": "Bundle", "type": "collection", "id": f"demo-{self.id}",
                 "entry": [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r}
                           for r in self.resources]}
+
+
+def _about_the_record(rule: CompiledRule) -> bool:
+    """A rule about the record's data (data-coverage), not the patient's health: its demo
+    patient is a record holding demographics alone."""
+    return bool(rule.present_if) and all(c.kind == "coverage" for c in rule.present_if)
 
 
 def _choose(options: list[CompiledCriterion]) -> CompiledCriterion:
@@ -99,7 +105,8 @@ def build_demo(as_of: dt.date, ruleset: CompiledRuleset | None = None,
     planter = Planter(ruleset)
     designs: list[str | None] = [r.id for r in ruleset.rules
                                  if planter.recipes.get(r.id)
-                                 or r.id in planter.absent_recipes]
+                                 or r.id in planter.absent_recipes
+                                 or _about_the_record(r)]
     designs += [None] * clean
     out: list[DemoPatient] = []
     for i, rule_id in enumerate(designs):
@@ -126,11 +133,32 @@ def build_demo(as_of: dt.date, ruleset: CompiledRuleset | None = None,
             "code": c.concept(), "subject": {"reference": f"Patient/{pid}"},
             "onsetDateTime": (as_of - dt.timedelta(days=900 + 37 * i)).isoformat()}
             for c in planter.bg_conditions[i % 3: i % 3 + 1]]
+        # the rest of an everyday chart (a medication, a procedure): without them the record
+        # would not show that it lists the patient's medications and procedures at all
+        resources += [{
+            "resourceType": "MedicationRequest", "id": new_id(), "status": "active",
+            "intent": "order", "medicationCodeableConcept": m.concept(),
+            "subject": {"reference": f"Patient/{pid}"},
+            "authoredOn": (as_of - dt.timedelta(days=200 + 11 * i)).isoformat()}
+            for m in planter.bg_meds[i % 2: i % 2 + 1]]
+        resources += [{
+            "resourceType": "Procedure", "id": new_id(), "status": "completed",
+            "code": p.concept(), "subject": {"reference": f"Patient/{pid}"},
+            "performedDateTime": (as_of - dt.timedelta(days=700 + 13 * i)).isoformat()}
+            for p in planter.bg_procedures[i % 2: i % 2 + 1]]
         decision = "no-contraindication-found"
         present: list[str] = []
         status = "absent"
         what = "no contraindication planted"
         trigger: list[Resource] = []
+        if rule_id is not None and _about_the_record(planter.rules[rule_id]):
+            # the record itself is the trigger: demographics and nothing else
+            r = planter.rules[rule_id]
+            by_default = [x.id for x in ruleset.rules if x.otherwise == "present"]
+            out.append(DemoPatient(pid, f"{name} Demo", sex, age, rule_id,
+                                   DECISION_OF[r.severity], "present", [rule_id, *by_default],
+                                   r.summary_present, resources[:1]))
+            continue
         if rule_id is not None and rule_id not in planter.absent_recipes:
             crit = _choose(planter.recipes[rule_id])
             trigger = planter.plant(rule_id, rng, pid, as_of, new_id,
@@ -152,6 +180,14 @@ def build_demo(as_of: dt.date, ruleset: CompiledRuleset | None = None,
                     planter, other, present):
                 resources += planter.plant(other, rng, pid, as_of, new_id, absent=True,
                                            choose=_choose)
+        if not any(r["resourceType"] == "AllergyIntolerance" for r in resources):
+            resources.append({  # a chart records the allergy status either way
+                "resourceType": "AllergyIntolerance", "id": new_id(),
+                "clinicalStatus": {"coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                    "code": "active"}]},
+                "code": NO_KNOWN_ALLERGY.concept(), "patient": {"reference": f"Patient/{pid}"},
+                "recordedDate": (as_of - dt.timedelta(days=400)).isoformat()})
         out.append(DemoPatient(pid, f"{name} Demo", sex, age, rule_id, decision, status,
                                present + _overlapping(planter, trigger, present), what,
                                resources))

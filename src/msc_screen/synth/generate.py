@@ -20,7 +20,7 @@ import orjson
 import yaml
 
 from ..knowledge import get_ruleset
-from .plant import Code, Planter, Resource
+from .plant import NO_KNOWN_ALLERGY, Code, Planter, Resource
 
 PREVALENCE_FILE = Path(__file__).with_name("prevalence.yaml")
 GIVEN_F = ["Ana", "Maria", "Olivia", "Grace", "Amira", "Chloe", "Ines", "Yuki", "Zofia", "Lena"]
@@ -140,7 +140,9 @@ class PatientFactory:
                    "subject": subject,
                    "period": {"start": f"{start.isoformat()}T09:00:00Z",
                               "end": f"{start.isoformat()}T09:30:00Z"}}
-        for code in rng.sample(pl.bg_conditions, k=min(len(pl.bg_conditions), rng.randint(0, 3))):
+        # a problem list with at least one entry: a chart with none would, rightly, leave most
+        # rules unknown (no conditions provided)
+        for code in rng.sample(pl.bg_conditions, k=min(len(pl.bg_conditions), rng.randint(1, 3))):
             onset = past()
             res: Resource = {"resourceType": "Condition", "id": new_id(),
                              "clinicalStatus": {"coding": [{
@@ -174,13 +176,14 @@ class PatientFactory:
             yield {"resourceType": "Procedure", "id": new_id(), "status": "completed",
                    "code": rng.choice(pl.bg_procedures).concept(), "subject": subject,
                    "performedDateTime": past().isoformat()}
-        if pl.bg_allergies and rng.random() < 0.15:
-            yield {"resourceType": "AllergyIntolerance", "id": new_id(),
-                   "clinicalStatus": {"coding": [{
-                       "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
-                       "code": "active"}]},
-                   "code": rng.choice(pl.bg_allergies).concept(), "patient": subject,
-                   "recordedDate": past().isoformat()}
+        allergy = rng.choice(pl.bg_allergies) if pl.bg_allergies and rng.random() < 0.15 else (
+            NO_KNOWN_ALLERGY)  # a chart records the allergy status either way
+        yield {"resourceType": "AllergyIntolerance", "id": new_id(),
+               "clinicalStatus": {"coding": [{
+                   "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                   "code": "active"}]},
+               "code": allergy.concept(), "patient": subject,
+               "recordedDate": past().isoformat()}
         if rng.random() < 0.1:
             text = rng.choice(NOTES).encode()
             yield {"resourceType": "DocumentReference", "id": new_id(), "status": "current",

@@ -76,6 +76,10 @@ class Code:
         return {"coding": [self.coding()], "text": self.display}
 
 
+# how a chart records that the patient has no known allergy (an AllergyIntolerance of its own)
+NO_KNOWN_ALLERGY = Code("snomed", "716186003", "No known allergy")
+
+
 def _icd_display(code: str, fallback: str) -> str:
     try:
         import simple_icd_10_cm as icd

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from ...fhir.reader import ReadResult, read_bytes
 from ...fhir.record import build_records
-from ...model import Assessment, PatientRecord
+from ...model import Assessment, KindCoverage, PatientRecord
 from ...render.cards import assessment_cards, notice_card
 from ...store import Database
 from ...store.models import CdsFeedback
@@ -87,6 +87,7 @@ class CdsService:
                                              s.get("prefetch", data["prefetch"]))
                          for s in data["services"]}
         self.override_reasons: list[dict[str, str]] = data["overrideReasons"]
+        self.coverage_of: dict[str, str] = data.get("coverage", {})  # prefetch key -> kind
         self.orders = MscOrderMatcher.load(settings.msc_orders_file)
         self.verifier = JwtVerifier(load_clients(settings.cds_clients_source()),
                                     clock=lambda: settings.clock().timestamp(),
@@ -148,7 +149,7 @@ class CdsService:
             if not self.orders.msc_orders(req.context["draftOrders"]):
                 return {"cards": []}
         results, fetched = await self._gather(svc, req)
-        a = self._screen(results, patient_id)
+        a = self._screen(results, patient_id, self._coverage(svc, req, fetched))
         label = f"msc-screen {a.ruleset.get('version', '')}".strip()
         cards = assessment_cards(a, rules_url=rules_url, hook_instance=req.hookInstance,
                                  source_label=label, override_reasons=self.override_reasons)
@@ -205,7 +206,28 @@ class CdsService:
                 count.labels("truncated").inc()
         return results, fetched
 
-    def _screen(self, results: list[ReadResult], patient_id: str) -> Assessment:
+    def _coverage(self, svc: ServiceDef, req: CdsRequest, fetched: FetchResult | None
+                  ) -> dict[str, KindCoverage]:
+        """What each prefetch key says about its kind of data: answered (the search ran, even
+        if it found nothing) → provided; failed or cut at the page limit → incomplete."""
+        out: dict[str, KindCoverage] = {}
+        failed = dict(fetched.failed) if fetched is not None else {}
+        for key in fetched.truncated if fetched is not None else ():
+            failed.setdefault(key, "more pages than the page limit")
+        prefetch = req.prefetch or {}
+        for key in svc.prefetch:
+            kind = self.coverage_of.get(key)
+            if kind is None:
+                continue
+            if key in failed:
+                out[kind] = KindCoverage("incomplete", f"{key}: {failed[key]}")
+            elif (key in prefetch or (fetched is not None and key in fetched.payloads)) and (
+                    out.get(kind) is None):
+                out[kind] = KindCoverage("provided", f"{key}: searched")
+        return out
+
+    def _screen(self, results: list[ReadResult], patient_id: str,
+                declared: dict[str, KindCoverage] | None = None) -> Assessment:
         from ...engine import evaluate
 
         ruleset = resolve_ruleset(self.settings)
@@ -216,6 +238,9 @@ class CdsService:
             # nothing read refers to this id (else it would have a record): the stub alone
             records, _ = build_records([stub], ruleset)
             record = _pick(records, patient_id) or PatientRecord(id=patient_id)
+        for kind, cov in (declared or {}).items():
+            if record.declared.get(kind, cov).status != "incomplete":
+                record.declared[kind] = cov
         day = self.settings.clock().date()
         return evaluate(record, ruleset, day, notes_extractor())
 
