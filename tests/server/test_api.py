@@ -83,8 +83,11 @@ def test_screen_format_fhir(api, bundle, synthea_patient):
     assert body["resourceType"] == "Bundle"
     want = screen(synthea_patient["path"], as_of=NOW.date())
     shown = [f for f in want.findings if f.status in ("present", "unknown")]
-    assert len(body["entry"]) == len(shown)
-    assert all(e["resource"]["resourceType"] == "DetectedIssue" for e in body["entry"])
+    issues = [e for e in body["entry"] if e["resource"]["resourceType"] == "DetectedIssue"]
+    assert len(issues) == len(shown)
+    # and one OperationOutcome for the kinds of data the record did not hold (allergies ...)
+    rest = [e["resource"]["resourceType"] for e in body["entry"] if e not in issues]
+    assert rest == ["OperationOutcome"]
 
 
 def test_screen_with_named_policy(api, bundle):
@@ -156,3 +159,70 @@ def test_oversized_body_is_refused_before_reading(api):
                      b"Content-Length: 1099511627776\r\n\r\n{}")
         head = sock.recv(4096)
     assert head.startswith(b"HTTP/1.1 413"), head[:80]
+
+
+# ---------------------------------------------------------------- data coverage (issue 12)
+
+ALONE = {"resourceType": "Patient", "id": "alone", "gender": "male", "birthDate": "1970-01-01"}
+
+
+def _post(api, resources, **params):
+    body = {"resourceType": "Bundle", "type": "collection",
+            "entry": [{"resource": r} for r in resources]}
+    return api.post("/screen", params={"as_of": "2026-01-01", **params},
+                    content=orjson.dumps(body), headers={"Content-Type": "application/fhir+json"})
+
+
+def test_patient_only_record_is_needs_information(api):
+    r = _post(api, [ALONE])
+    assert r.status_code == 200
+    a = r.json()
+    assert a["decision"] == "needs-information"
+    assert a["coverage"]["conditions"] == {"status": "not-provided", "count": 0}
+    data = next(f for f in a["findings"] if f["rule"] == "data-coverage")
+    assert data["status"] == "present"
+
+
+def test_complete_declares_kinds_and_unknown_kind_is_400(api):
+    a = _post(api, [ALONE], complete="all").json()
+    assert a["decision"] == "no-contraindication-found"
+    assert a["coverage"]["conditions"]["status"] == "provided"
+    r = _post(api, [ALONE], complete="conditions,labs")
+    assert r.status_code == 400
+    issue = r.json()["issue"][0]
+    assert "unknown kind of data 'labs'" in issue["diagnostics"]
+    assert issue["expression"] == ["complete"]
+
+
+def test_named_patient_leaves_other_patients_out(api):
+    other = {"resourceType": "Patient", "id": "other", "gender": "female",
+             "birthDate": "1990-01-01"}
+    preg = {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/other"},
+            "clinicalStatus": {"coding": [{"code": "active"}]},
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "72892002"}]},
+            "onsetDateTime": "2025-12-01"}
+    r = _post(api, [ALONE, other, preg], patient="alone", complete="all")
+    assert r.status_code == 200
+    a = r.json()  # one object: only the named patient is screened
+    assert a["patient"]["id"] == "alone"
+    assert a["decision"] == "no-contraindication-found"
+    assert any("Patient/other (2 resources)" in w for w in a["warnings"]), a["warnings"]
+    assert not any(e["reference"] == "Condition/c1" for f in a["findings"]
+                   for e in f["evidence"])
+    missing = _post(api, [other], patient="alone")
+    assert missing.status_code == 422
+    assert "no record for patient 'alone'" in missing.json()["issue"][0]["diagnostics"]
+
+
+def test_fhir_format_carries_coverage_as_an_operation_outcome(api):
+    from fhir.resources.R4B.bundle import Bundle
+
+    r = _post(api, [ALONE], format="fhir")
+    bundle = r.json()
+    Bundle.model_validate(bundle)
+    outcomes = [e["resource"] for e in bundle["entry"]
+                if e["resource"]["resourceType"] == "OperationOutcome"]
+    assert len(outcomes) == 1
+    texts = [i["details"]["text"] for i in outcomes[0]["issue"]]
+    assert "conditions: not provided" in texts
+    assert all(i["code"] == "incomplete" for i in outcomes[0]["issue"])

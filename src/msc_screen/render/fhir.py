@@ -64,6 +64,37 @@ def detected_issue(a: Assessment, f: Finding) -> dict[str, Any]:
     return res
 
 
+def coverage_outcome(a: Assessment) -> dict[str, Any] | None:
+    """What data the screening did not have, as an OperationOutcome (one issue per kind not
+    provided or incomplete, and per question not answered); None when it had everything."""
+    issues = []
+    for kind, cov in a.coverage.items():
+        if cov.status == "provided":
+            continue
+        incomplete = cov.status == "incomplete"
+        what = (f"question {kind[len('answer:'):]} not answered" if kind.startswith("answer:")
+                else f"{kind}: {'incomplete' if incomplete else 'not provided'}")
+        issues.append({
+            "severity": "warning" if incomplete else "information",
+            "code": "incomplete",
+            "details": {"coding": [{"system": COVERAGE_SYSTEM, "code": cov.status}],
+                        "text": what + (f" ({cov.reason})" if cov.reason and cov.reason
+                                        != "not answered" else "")},
+            "expression": [f"coverage.{kind}"],
+        })
+    if not issues:
+        return None
+    h = hashlib.sha256(f"{a.patient_id}|{a.as_of}|coverage|{a.ruleset['sha256']}".encode())
+    return {"resourceType": "OperationOutcome", "id": h.hexdigest()[:32],
+            "extension": [{"url": "https://msc-screen.org/fhir/StructureDefinition/"
+                                  "msc-screen-subject",
+                           "valueReference": {"reference": f"Patient/{a.patient_id}"}}],
+            "issue": issues}
+
+
+COVERAGE_SYSTEM = "https://msc-screen.org/CodeSystem/data-coverage"
+
+
 def detected_issue_bundle(assessments: list[Assessment]) -> dict[str, Any]:
     entries = []
     for a in assessments:
@@ -71,4 +102,7 @@ def detected_issue_bundle(assessments: list[Assessment]) -> dict[str, Any]:
             if f.status == "present" or f.status == "unknown":
                 r = detected_issue(a, f)
                 entries.append({"fullUrl": f"urn:uuid:{r['id']}", "resource": r})
+        outcome = coverage_outcome(a)
+        if outcome is not None:
+            entries.append({"fullUrl": f"urn:uuid:{outcome['id']}", "resource": outcome})
     return {"resourceType": "Bundle", "type": "collection", "entry": entries}

@@ -50,6 +50,33 @@ def _evidence_line(e: Evidence) -> Text:
     return t
 
 
+def coverage_line(a: Assessment) -> Text:
+    """What data the screening had: provided kinds with their counts, then what was not
+    provided or is incomplete (with why), then the questions not answered."""
+    t = Text("data: ", style="bold")
+    unanswered = []
+    first = True
+    for kind, cov in a.coverage.items():
+        if kind.startswith("answer:"):
+            if cov.status != "provided":
+                unanswered.append(kind[len("answer:"):])
+            continue
+        if not first:
+            t.append(" · ", style="dim")
+        first = False
+        if cov.status == "provided":
+            t.append(f"{kind} {cov.count}" if cov.count else f"{kind} (declared complete)"
+                     if cov.reason == "declared complete" else kind, style="green")
+        elif cov.status == "incomplete":
+            t.append(f"{kind} INCOMPLETE ({cov.reason})" if cov.reason else
+                     f"{kind} INCOMPLETE", style="bold red")
+        else:
+            t.append(f"{kind} not provided", style="cyan")
+    if unanswered:
+        t.append(f"\n      not answered: {', '.join(unanswered)}", style="cyan")
+    return t
+
+
 def render_assessment(a: Assessment, console: Console, *, show_absent: bool = False) -> None:
     head = Text()
     head.append(f" {a.decision.upper()} ", style=DECISION_STYLE[a.decision])
@@ -81,6 +108,8 @@ def render_assessment(a: Assessment, console: Console, *, show_absent: bool = Fa
                               style="green"))
         cites = "; ".join(c["id"] for c in f.citations)
         parts.append(Text(f"  sources: {cites}", style="dim"))
+    if a.coverage:
+        parts.append(coverage_line(a))
     for w in a.warnings:
         parts.append(Text(f"⚠ {w}", style="yellow"))
     parts.append(Text(f"ruleset {a.ruleset['id']} {a.ruleset['version']} "

@@ -15,7 +15,13 @@ from fastapi.responses import Response
 
 from ...render.fhir import detected_issue_bundle
 from ..problems import ApiProblem, FhirResponse
-from ..screening import parse_day, resolve_ruleset, screen_bytes, screen_resources
+from ..screening import (
+    complete_or_400,
+    parse_day,
+    resolve_ruleset,
+    screen_bytes,
+    screen_resources,
+)
 
 router = APIRouter(tags=["screening"])
 
@@ -91,6 +97,15 @@ async def screen(
     policy: str | None = Query(None, description="A policy named in the knowledge base",
                                max_length=100),
     format: Literal["json", "fhir"] = Query("json", description="`fhir`: DetectedIssue Bundle"),
+    patient: str | None = Query(None, max_length=64, description=(
+        "Screen only this patient (a Patient id in the input): resources of any other patient "
+        "are left out and named in the assessment's warnings, never screened")),
+    complete: str | None = Query(None, max_length=300, description=(
+        "Kinds of data the input holds completely (`all`, or a comma-separated list of "
+        "conditions, medications, procedures, allergies, laboratory, pregnancy-status, "
+        "documents, demographics): provided even when the input holds none of them. Default: "
+        "a kind is provided when the input holds at least one resource of it; a rule with none "
+        "of the data it needs is `unknown`, never `absent`")),
 ) -> Response:
     """Screen the patient(s) in a FHIR Bundle for contraindications to IV MSC therapy."""
     settings = request.app.state.settings
@@ -103,6 +118,7 @@ async def screen(
     if not raw.strip():
         raise ApiProblem(400, "request body is empty; send a FHIR Bundle", code="required")
     ruleset = resolve_ruleset(settings, policy)
+    kinds = complete_or_400(ruleset, complete)
     try:
         head = _HEAD.decode(raw).resourceType
     except (msgspec.DecodeError, msgspec.ValidationError):
@@ -110,10 +126,10 @@ async def screen(
     if head == "Parameters":
         resources, day_text = _parameters(raw, as_of)
         day = parse_day(day_text, settings, "as-of")
-        assessments = screen_resources(resources, "request body", day, ruleset)
+        assessments = screen_resources(resources, "request body", day, ruleset, patient, kinds)
     else:
         day = parse_day(as_of, settings)
-        assessments = screen_bytes(raw, "request body", day, ruleset)
+        assessments = screen_bytes(raw, "request body", day, ruleset, patient, kinds)
     if format == "fhir":
         return FhirResponse(detected_issue_bundle(assessments))
     if len(assessments) == 1:
