@@ -140,7 +140,8 @@ def test_summary_columns(population, tmp_path):
     out = batch([population["bundles"]], tmp_path / "s")
     rules = [r.id for r in get_ruleset().rules]
     table = pq.read_table(io.BytesIO(out["summary.parquet"]))
-    assert table.column_names == ["patient_id", "decision", *rules, "age_band", "sex"]
+    assert table.column_names == ["patient_id", "decision", *rules, "age_band", "sex",
+                                  "coverage_gaps"]
     rows = list(csv.DictReader(io.StringIO(out["summary.csv"].decode())))
     assert table.to_pylist() == rows
     assessments = {a["patient"]["id"]: a for a in _lines(out["assessments.ndjson"])}
@@ -151,6 +152,13 @@ def test_summary_columns(population, tmp_path):
         assert {f["rule"]: f["status"] for f in a["findings"]} == {r: row[r] for r in rules}
         assert row["sex"] in ("female", "male")
         assert row["age_band"] in ("18-34", "35-49", "50-64", "65-79", "80+")
+        gaps = [k for k, v in a["coverage"].items()
+                if v["status"] != "provided" and not k.startswith("answer:")]
+        if any(v["status"] != "provided" for k, v in a["coverage"].items()
+               if k.startswith("answer:")):
+            gaps.append("questionnaire:unanswered")
+        assert row["coverage_gaps"] == ",".join(gaps)
+    assert {r["coverage_gaps"] for r in rows} >= {"pregnancy-status,documents,questionnaire"}
 
 
 def test_report_is_self_contained(population, tmp_path):

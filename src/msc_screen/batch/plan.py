@@ -19,7 +19,8 @@ import orjson
 from ..errors import InputError
 from ..fhir.reader import is_ndjson, iter_paths
 
-MANIFEST_VERSION = 4  # 4: the medications spill tags each line with the Medication's id
+MANIFEST_VERSION = 5  # 4: the medications spill tags each line with the Medication's id;
+# 5: summary rows end with coverage_gaps, units count coverage patterns, args hold --complete
 # Bundle files per work unit: enough units to balance many workers (TARGET_UNITS), each big
 # enough that its fixed cost (task dispatch, unit file, assembly) is small per patient, and
 # small enough that a kill loses little work.

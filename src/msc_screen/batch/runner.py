@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..engine.coverage import complete_kinds
 from ..knowledge import get_ruleset
 from ..knowledge.compiled import CompiledRuleset
 from .assemble import Assembler, SharedAppender, Stats, check_units
@@ -38,6 +39,10 @@ KILL_ENV = "MSC_SCREEN_BATCH_KILL"  # test hook: "partition:N", "unit:N", "assem
 
 class ResumeError(Exception):
     """``--resume`` asked for, but the unfinished run was for other inputs or settings."""
+
+
+class OptionError(ValueError):
+    """An option the run cannot take (an unknown kind in ``complete``)."""
 
 
 class WorkerDied(Exception):
@@ -56,6 +61,11 @@ class BatchOptions:
     spark_master: str | None = None
     resume: bool = False
     progress: bool = False
+    # kinds of data every patient's input holds completely ("all", a comma-separated list or a
+    # sequence of ``coverage.yaml`` kind ids; ``engine.coverage.complete_kinds``): a Bulk
+    # export, ``Patient/$everything``. Default: a kind is provided when the patient's input
+    # holds at least one resource of it.
+    complete: str | list[str] | tuple[str, ...] | None = None
 
 
 @dataclass
@@ -88,6 +98,15 @@ class _Killer:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
+def declared_kinds(ruleset: CompiledRuleset,
+                   names: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+    """``--complete`` as the kind ids it declares, in the knowledge base's order (so
+    ``conditions,medications`` and ``medications,conditions`` are the same run). ValueError
+    names an unknown kind."""
+    chosen = set(complete_kinds(ruleset, names))
+    return tuple(k.id for k, _ in ruleset.coverage if k.id in chosen)
+
+
 def run_batch(opts: BatchOptions, on_phase: Callable[[str, int, int], Any] | None = None,
               on_progress: Callable[[int], Any] | None = None) -> BatchResult:
     clock = time.perf_counter()
@@ -118,8 +137,14 @@ def _run(opts: BatchOptions, ruleset: CompiledRuleset, lap: Callable[[str], None
          on_progress: Callable[[int], Any] | None) -> BatchResult:
     """Plan, screen and assemble, with the engine loaded (``run_batch``)."""
     inputs = [str(Path(p).absolute()) for p in opts.inputs]
+    try:
+        complete = declared_kinds(ruleset, opts.complete)
+    except ValueError as exc:
+        raise OptionError(f"--complete: {exc}") from None
+    # the run's identity: --resume continues only a run with the same args
     args = {"inputs": inputs, "as_of": opts.as_of.isoformat(), "policy": opts.policy,
-            "ruleset": ruleset.ruleset_info, "policy_info": ruleset.policy_info}
+            "complete": list(complete), "ruleset": ruleset.ruleset_info,
+            "policy_info": ruleset.policy_info}
     opts.out.mkdir(parents=True, exist_ok=True)
     work = WorkDir(opts.out)
     fresh = make_plan(inputs, args)
@@ -130,8 +155,8 @@ def _run(opts: BatchOptions, ruleset: CompiledRuleset, lap: Callable[[str], None
             if (old.args != args or old.fingerprint != fresh.fingerprint
                     or old.bundle_units != fresh.bundle_units):
                 raise ResumeError(f"cannot resume in {opts.out}: the unfinished run was for "
-                                  "other inputs, as-of date, policy or knowledge base; run "
-                                  "again without --resume")
+                                  "other inputs, as-of date, policy, --complete kinds or "
+                                  "knowledge base; run again without --resume")
             manifest = old
     if manifest is None:
         work.reset()
@@ -152,7 +177,7 @@ def _run(opts: BatchOptions, ruleset: CompiledRuleset, lap: Callable[[str], None
     pending = [u for u in units if not work.unit_file(u.id).exists()]
     job = Job(as_of=opts.as_of.isoformat(), policy=opts.policy, work=str(work.root),
               ndjson_files=tuple(manifest.ndjson_files),
-              damaged_sources=tuple(manifest.damaged_sources))
+              damaged_sources=tuple(manifest.damaged_sources), complete=complete)
     if on_phase:
         on_phase("screen", len(units), len(units) - len(pending))
     asm = Assembler(manifest, work, ruleset, units, tick=killer.tick)

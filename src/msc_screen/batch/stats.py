@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..engine.coverage import ANSWER
 from ..terminology.audit import CodeAudit
 
 AGE_BANDS = ((0, 17, "0-17"), (18, 34, "18-34"), (35, 49, "35-49"), (50, 64, "50-64"),
@@ -38,8 +39,41 @@ def quality_key(warning: str) -> str:
     return key
 
 ROW_KEYS = ("decisions", "present", "unknown", "first_exclusion", "band_total", "sex_total",
-            "quality")
-PAIR_KEYS = ("band_present", "sex_present", "records")
+            "quality", "data_only")
+PAIR_KEYS = ("band_present", "sex_present", "records", "coverage")
+
+# A summary row's key is ``(decision, *rule statuses, age band, sex, coverage gaps)``: the
+# columns after the rule statuses.
+TAIL = 3
+INCOMPLETE, UNANSWERED = ":incomplete", ":unanswered"
+_GAPS: dict[tuple[tuple[str, str], ...], str] = {}  # memo: coverage statuses -> pattern
+
+
+def coverage_gaps(coverage: dict[str, Any]) -> str:
+    """The kinds of data an assessment was not given, as one compact, stable string for the
+    summary's ``coverage_gaps`` column and the report's coverage table: kind ids in the
+    knowledge base's order (``coverage.yaml``), comma-separated, each as its id when not
+    provided and ``<id>:incomplete`` when known to be partial; the questions a rule needs,
+    when a questionnaire was given, as one ``questionnaire:unanswered`` (or
+    ``questionnaire:incomplete``) after the kinds — assessments.ndjson lists them one by one.
+    Empty when every kind was provided."""
+    sig = tuple((k, v.status) for k, v in coverage.items() if v.status != "provided")
+    hit = _GAPS.get(sig)
+    if hit is None:
+        kinds: list[str] = []
+        questions: list[str] = []
+        for k, status in sig:
+            if k.startswith(ANSWER):
+                token = "questionnaire" + (INCOMPLETE if status == "incomplete" else UNANSWERED)
+                if token not in questions and token not in kinds:
+                    questions.append(token)
+            else:
+                kinds.append(k + INCOMPLETE if status == "incomplete" else k)
+        hit = ",".join(kinds + [q for q in questions if q not in kinds])
+        if len(_GAPS) >= 20_000:
+            _GAPS.clear()
+        _GAPS[sig] = hit
+    return hit
 
 # The records the rules read, by kind: (record attribute, resource name, its date attribute).
 RECORD_KINDS = (("conditions", "Condition", "onset", "recorded"),
@@ -56,11 +90,11 @@ _POSITIONS: dict[tuple[Any, ...], tuple[tuple[int, ...], tuple[int, ...]]] = {} 
 def _positions(key: tuple[Any, ...], rules: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """The rule positions of a row key's "present" and of its "unknown" statuses (keys recur
     across units, so each is worked out once)."""
-    if len(key) - 3 != rules:
-        raise ValueError(f"a summary row has {len(key) - 3} rule statuses, not {rules}")
+    if len(key) - 1 - TAIL != rules:
+        raise ValueError(f"a summary row has {len(key) - 1 - TAIL} rule statuses, not {rules}")
     hit = _POSITIONS.get(key)
     if hit is None:
-        statuses = key[1:-2]
+        statuses = key[1:-TAIL]
         hit = (tuple(i for i, st in enumerate(statuses) if st == "present"),
                tuple(i for i, st in enumerate(statuses) if st == "unknown"))
         if len(_POSITIONS) >= 20_000:
@@ -135,20 +169,28 @@ class Stats:
     error_kinds: Counter[str] = field(default_factory=Counter)
     # codes no value set claims (the terminology audit), per code: patients, records, verdicts
     codes: CodeAudit = field(default_factory=CodeAudit)
+    # (coverage gaps pattern, decision) -> patients; "" is "every kind provided"
+    coverage: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # coverage gaps pattern -> patients who are needs-information only for lack of data (every
+    # finding that asks for information is the data-coverage rule or "not enough data")
+    data_only: Counter[str] = field(default_factory=Counter)
     errors_shown: list[dict[str, Any]] = field(default_factory=list)
     errors_total: int = 0
     duplicates: int = 0  # extra assessments of patients found in more than one work unit
     report_seconds: float = 0.0  # time spent drawing the report (fixed, not per patient)
 
     def add_row(self, row: dict[str, Any]) -> None:
-        """One summary row as a dict (patient_id, decision, rule statuses, age_band, sex)."""
+        """One summary row as a dict (patient_id, decision, rule statuses, age_band, sex,
+        coverage_gaps)."""
         statuses = tuple(row.get(rid) for rid, _ in self.rules)
-        self.add_rows(Counter([(row["decision"], *statuses, row["age_band"], row["sex"])]))
+        self.add_rows(Counter([(row["decision"], *statuses, row["age_band"], row["sex"],
+                                row.get("coverage_gaps") or "")]))
 
     def add_rows(self, keys: Counter[tuple[Any, ...]]) -> None:
-        """Rows grouped by ``(decision, *statuses in rule order, age_band, sex)``: patients of a
-        unit share few distinct keys, so this is far cheaper than one update per patient. The
-        counts go to plain dicts first, then into the counters with one ``update`` each."""
+        """Rows grouped by ``(decision, *statuses in rule order, age_band, sex,
+        coverage_gaps)``: patients of a unit share few distinct keys, so this is far cheaper
+        than one update per patient. The counts go to plain dicts first, then into the
+        counters with one ``update`` each."""
         rules = [rid for rid, _ in self.rules]
         funnel = self.funnel_rules
         decisions: dict[str, int] = {}
@@ -159,10 +201,13 @@ class Stats:
         sex_present: dict[tuple[str, str], int] = {}
         unknown: dict[str, int] = {}
         first_exclusion: dict[str, int] = {}
+        coverage: dict[tuple[str, str], int] = {}
         total = 0
         for key, n in keys.items():
-            decision, band, sex = key[0], key[-2], key[-1]
+            decision, band, sex, gaps = key[0], key[-3], key[-2], key[-1]
             total += n
+            pair = (gaps, decision)
+            coverage[pair] = coverage.get(pair, 0) + n
             decisions[decision] = decisions.get(decision, 0) + n
             band_total[band] = band_total.get(band, 0) + n
             sex_total[sex] = sex_total.get(sex, 0) + n
@@ -191,6 +236,7 @@ class Stats:
         self.sex_present.update(sex_present)
         self.unknown.update(unknown)
         self.first_exclusion.update(first_exclusion)
+        self.coverage.update(coverage)
 
     def add_quality(self, warnings: Iterable[str]) -> None:
         self.quality.update(map(quality_key, warnings))

@@ -24,29 +24,32 @@ import orjson
 from ..api import default_notes_extractor
 from ..engine import NotesExtractor, evaluate
 from ..engine.context import age_on
+from ..engine.coverage import declare_complete, provided
 from ..engine.safety_net import safety_net
 from ..errors import InputError
 from ..fhir.reader import ReadResult, read_bytes, slurp
 from ..fhir.record import RecordBuilder
 from ..knowledge import get_ruleset
 from ..knowledge.compiled import CompiledRuleset
-from ..model import PatientRecord
+from ..model import Assessment, PatientRecord
 from ..terminology.audit import Classifier, CodeTally, memoised
 from ..terminology.valueset import KNOWN_KEYS
 from .partition import MEDICATIONS
 from .plan import WorkDir
-from .stats import AGE_BANDS, UNKNOWN, RecordTally, Stats
+from .stats import AGE_BANDS, UNKNOWN, RecordTally, Stats, coverage_gaps
 
 COLUMNS_FIXED = ("patient_id", "decision")
-COLUMNS_TAIL = ("age_band", "sex")
+COLUMNS_TAIL = ("age_band", "sex", "coverage_gaps")  # stats.TAIL columns
 
 # A unit's summary rows are kept as two lists: the patient ids, and per patient its key
-# ``(decision, *rule statuses in rule order, age band, sex)`` — a row is ``(id, *key)``. Keys
+# ``(decision, *rule statuses in rule order, age band, sex, coverage gaps)`` — a row is
+# ``(id, *key)``. Keys
 # repeat (a unit of 128 patients has ~70 distinct ones), so the report counters and the CSV
 # text are made once per distinct key, not once per patient.
 Key = tuple[str | None, ...]
 
 _ID = attrgetter("id")
+NEEDS_INFORMATION = "needs-information"
 _BAND_OF: dict[int, str] = {}  # age -> band (the first band that holds it)
 for _lo, _hi, _name in AGE_BANDS:
     for _age in range(_lo, _hi + 1):
@@ -62,6 +65,8 @@ class Job:
     work: str
     ndjson_files: tuple[str, ...]
     damaged_sources: tuple[str, ...]
+    # kinds of data declared complete for every patient (``--complete``; knowledge-base order)
+    complete: tuple[str, ...] = ()
 
 
 def engine_for(policy: str | None) -> tuple[CompiledRuleset, NotesExtractor | None]:
@@ -76,6 +81,46 @@ def code_classifier(ruleset: CompiledRuleset) -> Classifier:
     if hit is None:
         hit = ruleset.memo["terminology-audit"] = memoised(safety_net(ruleset).classify)
     return hit
+
+
+class LackOfData:
+    """Whether an assessment is needs-information only for lack of data: every finding that
+    asks for information is a rule about the record's data (data-coverage) or a rule none of
+    whose ``needs`` was provided and that found nothing (the engine's "not enough data").
+    Counted for the report; the rule's needs are the knowledge base's (``coverage.yaml``)."""
+
+    __slots__ = ("about_data", "needs")
+
+    def __init__(self, ruleset: CompiledRuleset) -> None:
+        self.needs = {r.id: r.needs for r in ruleset.rules}
+        self.about_data = frozenset(
+            r.id for r in ruleset.rules
+            if r.present_if and all(c.kind == "coverage" for c in r.present_if))
+
+    @classmethod
+    def of(cls, ruleset: CompiledRuleset) -> LackOfData:
+        hit: LackOfData | None = ruleset.memo.get("batch-lack-of-data")
+        if hit is None:
+            hit = ruleset.memo["batch-lack-of-data"] = cls(ruleset)
+        return hit
+
+    def only(self, a: Assessment) -> bool:
+        if a.decision != NEEDS_INFORMATION:
+            return False
+        have: frozenset[str] | None = None
+        for f in a.findings:
+            if f.status == "absent" or f.severity != NEEDS_INFORMATION:
+                continue
+            if f.rule in self.about_data:
+                continue
+            needs = self.needs.get(f.rule)
+            if f.status != "unknown" or f.evidence or not needs:
+                return False
+            if have is None:
+                have = provided(a.coverage)
+            if any(alt <= have for alt in needs):
+                return False
+        return True
 
 
 def summary_columns(ruleset: CompiledRuleset) -> list[str]:
@@ -169,6 +214,10 @@ def screen_records(records: list[PatientRecord], errors: list[InputError], job: 
     tally = RecordTally(KNOWN_KEYS)
     if codes is None:
         codes = CodeTally()
+    lack = LackOfData.of(ruleset)
+    data_only: dict[str, int] = {}
+    if job.complete:
+        declare_complete(records, job.complete)
     for rec in sorted(records, key=_ID):
         if extra:
             rec.warnings.extend(extra)
@@ -177,8 +226,11 @@ def screen_records(records: list[PatientRecord], errors: list[InputError], job: 
         lines.append(b"\n")
         status = {f.rule: f.status for f in a.findings}
         ids.append(a.patient_id)
+        gaps = coverage_gaps(a.coverage)
         keys.append((a.decision, *map(status.get, rule_ids), age_band(rec, as_of),
-                     rec.gender or UNKNOWN))
+                     rec.gender or UNKNOWN, gaps))
+        if a.decision == NEEDS_INFORMATION and lack.only(a):
+            data_only[gaps] = data_only.get(gaps, 0) + 1
         if a.warnings:
             warnings.extend(a.warnings)
         tally.add(rec)
@@ -187,6 +239,7 @@ def screen_records(records: list[PatientRecord], errors: list[InputError], job: 
     stats.add_quality(warnings)
     tally.into(stats)
     stats.add_rows(Counter(keys))
+    stats.data_only.update(data_only)
     stats.codes.add(codes.rows(code_classifier(ruleset)))
     return unit_bytes(ids, keys, lines, stats, errors, input_bytes, summary_columns(ruleset),
                       files)

@@ -73,9 +73,15 @@ def batch(
     spark_master: str | None = typer.Option(None, "--spark-master",
                                             help="Spark master URL (default local[N])."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in OUT."),
+    complete: str | None = typer.Option(
+        None, "--complete", help="Kinds of data every patient's input holds completely, so "
+        "none of them means none recorded: 'all' (a Bulk export, Patient/$everything) or a "
+        "comma-separated list (conditions,medications,...). Default: a kind is provided when "
+        "the patient's input holds at least one resource of it. Part of the run: --resume "
+        "needs the same value."),
 ) -> None:
     """Screen every patient in a population; write assessments, summary, errors and a report."""
-    from ..batch import BatchOptions, ResumeError, WorkerDied, run_batch
+    from ..batch import BatchOptions, OptionError, ResumeError, WorkerDied, run_batch
 
     try:
         day = parse_as_of(as_of)
@@ -85,11 +91,11 @@ def batch(
     bar = _Bar(console) if console.is_terminal else None
     opts = BatchOptions(inputs=[str(p) for p in inputs], as_of=day, out=out, workers=workers,
                         policy=policy, engine=engine.value, spark_master=spark_master,
-                        resume=resume, progress=bar is not None)
+                        resume=resume, progress=bar is not None, complete=complete)
     try:
         result = run_batch(opts, on_phase=bar.phase if bar else None,
                            on_progress=bar.advance if bar else None)
-    except (KnowledgeError, ResumeError) as exc:
+    except (KnowledgeError, ResumeError, OptionError) as exc:
         if bar:
             bar.stop()
         fail(str(exc))
