@@ -44,6 +44,7 @@ CONFIG = {
 }
 WRAP = 50  # characters per line of a funnel label (the longest title takes two)
 CODES_TOP = 25  # codes in no value set shown in the report (all of them: terminology-audit.csv)
+COVERAGE_TOP = 15  # coverage patterns shown (the most common; per kind, every pattern counts)
 _SOURCE_MAP = re.compile(rb"\n//# sourceMappingURL=\S+\s*\Z")
 
 
@@ -284,6 +285,55 @@ def code_audit(stats: Stats, top: int = CODES_TOP) -> dict[str, Any]:
             "verdicts": [(label, n) for label, n in verdicts if n]}
 
 
+def coverage_table(stats: Stats, ruleset: CompiledRuleset, args: dict[str, Any],
+                   top: int = COVERAGE_TOP) -> dict[str, Any]:
+    """Patients per coverage pattern (the summary's ``coverage_gaps``: the kinds of data not
+    provided or incomplete): the ``top`` most common with their decisions and how many are
+    needs-information only for lack of data; per kind, the patients without it (every
+    pattern counted); and the kinds declared complete for the run (``--complete``)."""
+    from ..batch.stats import INCOMPLETE, UNANSWERED
+
+    per: dict[str, dict[str, int]] = {}
+    for (pattern, decision), n in stats.coverage.items():
+        d = per.setdefault(pattern, {})
+        d[decision] = d.get(decision, 0) + n
+    ordered = sorted(per.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
+    rows = []
+    for pattern, decisions in ordered[:top]:
+        n = sum(decisions.values())
+        rows.append({"pattern": pattern, "patients": n, "share": _pct(n, stats.total),
+                     "decisions": [decisions.get(d, 0) for d in DECISIONS],
+                     "data_only": stats.data_only.get(pattern, 0)})
+    missing: dict[str, int] = {}
+    partial: dict[str, int] = {}
+    for pattern, decisions in per.items():
+        n = sum(decisions.values())
+        for token in filter(None, pattern.split(",")):
+            if token.endswith(INCOMPLETE):
+                k = token[:-len(INCOMPLETE)]
+                partial[k] = partial.get(k, 0) + n
+            else:
+                missing[token] = missing.get(token, 0) + n
+    titles = {k.id: k.title for k, _ in ruleset.coverage}
+    kinds = [{"id": kid, "title": title, "missing": missing.get(kid, 0),
+              "missing_pct": _pct(missing.get(kid, 0), stats.total),
+              "incomplete": partial.get(kid, 0)} for kid, title in titles.items()]
+    unanswered = "questionnaire" + UNANSWERED
+    if missing.get(unanswered):
+        kinds.append({"id": unanswered, "title": "Questions a rule needs left unanswered "
+                      "(a questionnaire was given)", "missing": missing[unanswered],
+                      "missing_pct": _pct(missing[unanswered], stats.total), "incomplete": 0})
+    needs_info = stats.decisions.get("needs-information", 0)
+    data_only = sum(stats.data_only.values())
+    complete = list(args.get("complete") or ())
+    return {"rows": rows, "patterns": len(per), "top": top, "kinds": kinds,
+            "complete": [(k, titles.get(k, k)) for k in complete],
+            "needs_info": needs_info, "data_only": data_only,
+            "data_only_pct": _pct(data_only, stats.total),
+            "full": sum(per.get("", {}).values()),
+            "decision_names": list(DECISIONS)}
+
+
 def render_report(stats: Stats, ruleset: CompiledRuleset, args: dict[str, Any]) -> str:
     from markupsafe import Markup
 
@@ -319,5 +369,6 @@ def render_report(stats: Stats, ruleset: CompiledRuleset, args: dict[str, Any]) 
         quality=sorted(stats.quality.items(), key=lambda kv: (-kv[1], kv[0]))[:40],
         completeness=completeness(stats),
         codes=code_audit(stats),
+        coverage=coverage_table(stats, ruleset, args),
         error_kinds=sorted(stats.error_kinds.items(), key=lambda kv: (-kv[1], kv[0]))[:40],
     )
