@@ -35,7 +35,12 @@ def _count(record: PatientRecord, resources: list[str]) -> int:
     return max(n, held)
 
 
-def _in_valuesets(record: PatientRecord, vss: tuple[Any, ...]) -> int:
+def _in_valuesets(record: PatientRecord, vss: tuple[Any, ...], tokens: set[str] | None) -> int:
+    """Records in one of ``vss``; ``tokens`` (the engine's per-patient index, when given) rules
+    out the common case, a record with none, without a scan."""
+    if tokens is not None and not any(f"{k}:{vs.id}" in tokens for vs in vss
+                                      for k in ("observation", "condition")):
+        return 0
     n = 0
     for items in (record.observations, record.conditions):
         for it in items:
@@ -44,11 +49,12 @@ def _in_valuesets(record: PatientRecord, vss: tuple[Any, ...]) -> int:
     return n
 
 
-def record_coverage(record: PatientRecord, ruleset: CompiledRuleset) -> dict[str, KindCoverage]:
+def record_coverage(record: PatientRecord, ruleset: CompiledRuleset,
+                    tokens: set[str] | None = None) -> dict[str, KindCoverage]:
     """Per kind of data (in the knowledge base's order), then per question some rule needs."""
     out: dict[str, KindCoverage] = {}
     for kind, vss in ruleset.coverage:
-        n = _count(record, kind.resources) + (_in_valuesets(record, vss) if vss else 0)
+        n = _count(record, kind.resources) + (_in_valuesets(record, vss, tokens) if vss else 0)
         out[kind.id] = _status(record.declared.get(kind.id), n)
     answered = {a.link_id for a in record.answers}
     asked = out.get("questionnaire")
@@ -78,6 +84,19 @@ def _status(declared: KindCoverage | None, n: int, counted: bool = True) -> Kind
 
 def provided(coverage: dict[str, KindCoverage]) -> frozenset[str]:
     return frozenset(k for k, v in coverage.items() if v.status == "provided")
+
+
+def short_of_data(ruleset: CompiledRuleset, have: frozenset[str]) -> frozenset[str]:
+    """The rules none of whose ``needs`` alternatives ``have`` wholly covers; memoised per set
+    of provided kinds (a population has a handful of coverage patterns)."""
+    memo: dict[frozenset[str], frozenset[str]] = ruleset.memo.setdefault("short-of-data", {})
+    hit = memo.get(have)
+    if hit is None:
+        hit = frozenset(r.id for r in ruleset.rules
+                        if r.needs and not any(alt <= have for alt in r.needs))
+        if len(memo) < 10_000:
+            memo[have] = hit
+    return hit
 
 
 def describe(coverage: dict[str, KindCoverage], kinds: frozenset[str] | tuple[str, ...]) -> str:

@@ -21,7 +21,7 @@ from ..model import (
     Severity,
 )
 from .context import Context, Match, age_on
-from .coverage import describe, provided, record_coverage
+from .coverage import describe, provided, record_coverage, short_of_data
 from .criteria import match_all
 from .index import finding_token, record_tokens, rule_tokens
 from .safety_net import SafetyNet, safety_net
@@ -293,9 +293,11 @@ def evaluate(
     mentions, docs = _note_mentions(record.notes, notes)
     net = safety_net(ruleset)
     tokens = record_tokens(record, ruleset, mentions, net)
-    coverage = record_coverage(record, ruleset)
+    coverage = record_coverage(record, ruleset, tokens)
+    have = provided(coverage)
+    short = short_of_data(ruleset, have)
     ctx = Context(record=record, as_of=as_of, age=age, mentions=mentions, tokens=tokens,
-                  net=net, coverage=coverage, provided=provided(coverage))
+                  net=net, coverage=coverage, provided=have)
     warnings = list(dict.fromkeys(record.warnings))
     warnings.extend(_unnamed(record, net))
     if not record.has_patient_resource:
@@ -319,7 +321,7 @@ def evaluate(
             f = default if plain else _unmatched(rule, ctx)
         else:
             f = evaluate_rule(rule, ctx)
-        if f.status == "absent" and not f.evidence and rule.needs:
+        if rule.id in short and f.status == "absent" and not f.evidence:
             f = with_coverage(rule, f, ctx)
         by_rule[rule.id] = f
         if adds is not None:

@@ -82,6 +82,21 @@ def _wanted(cc: FCodeableConcept | None, reads: CodeFilter | None, uncoded: bool
         return True
     if cc is None:
         return uncoded
+    cd = cc.coding
+    if cd is not None and len(cd) == 1:  # the usual record: its decision memoised whole
+        c = cd[0]
+        key = (c.system, c.code, c.display, cc.text, uncoded, net is not None)
+        hit = reads.decided.get(key)
+        if hit is None:
+            hit = _wanted_uncached(cc, reads, uncoded, net, kind)
+            if len(reads.decided) < 200_000:
+                reads.decided[key] = hit
+        return hit
+    return _wanted_uncached(cc, reads, uncoded, net, kind)
+
+
+def _wanted_uncached(cc: FCodeableConcept, reads: CodeFilter, uncoded: bool,
+                     net: SafetyNet | None, kind: str) -> bool:
     known = False
     seen: list[tuple[str | None, str, str | None]] = []
     for c in cc.coding or ():
@@ -154,20 +169,38 @@ class _Conv:
 
 
 
-def _seen_keys(res: Any, rtype: type[FBase]) -> list[str]:
-    """The coverage keys a resource counts under: its type, and an Observation's categories
-    ("Observation:laboratory"); "Observation:uncategorised" when it has none."""
-    name = rtype.__name__
-    if rtype is not Observation:
-        return [name]
-    keys = [name]
-    for cc in res.category or ():
+_CATEGORY_KEYS: dict[bytes, tuple[str, ...]] = {}  # raw Observation.category -> its keys
+
+
+def _category_keys(raw: bytes) -> tuple[str, ...]:
+    keys: list[str] = []
+    try:
+        ccs = CC_LIST_DECODER.decode(raw) or ()
+    except msgspec.DecodeError:
+        ccs = ()  # a malformed category counts as none (the rules never read it)
+    for cc in ccs:
         for c in cc.coding or ():
             if c.code:
                 keys.append(f"Observation:{c.code.strip().lower()}")
-    if len(keys) == 1:
-        keys.append("Observation:uncategorised")
-    return keys
+    return tuple(dict.fromkeys(keys)) or ("Observation:uncategorised",)
+
+
+def _count_seen(res: Any, rtype: type[FBase], counts: dict[str, int]) -> None:
+    """Count a resource under the coverage keys it provides: its type, and an Observation's
+    categories ("Observation:laboratory"), "Observation:uncategorised" when it has none. The
+    category is decoded once per distinct value (a chart repeats a few thousand times)."""
+    name = rtype.__name__
+    counts[name] = counts.get(name, 0) + 1
+    if rtype is not Observation:
+        return
+    raw = bytes(res.category)
+    keys = _CATEGORY_KEYS.get(raw)
+    if keys is None:
+        keys = _category_keys(raw) if raw else ("Observation:uncategorised",)
+        if len(_CATEGORY_KEYS) < 10_000:
+            _CATEGORY_KEYS[raw] = keys
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
 
 
 def _owner(res: Any, url_to_pid: dict[str, str]) -> str | None:
@@ -380,8 +413,7 @@ class RecordBuilder:
             counts = seen.get(owner)
             if counts is None:
                 counts = seen[owner] = {}
-            for k in _seen_keys(res, rtype):
-                counts[k] = counts.get(k, 0) + 1
+            _count_seen(res, rtype, counts)
             keep = True
             if reads:
                 code = _CODE_OF.get(rtype)

@@ -125,7 +125,7 @@ class Observation(FClinical, tag="Observation"):
     decoded at once, the value parts kept raw and decoded only for observations a rule reads."""
 
     code: FCodeableConcept | None = None
-    category: list[FCodeableConcept] | None = None  # what kind of data it counts as (coverage)
+    category: Raw = _EMPTY  # what kind of data it counts as (coverage): read per distinct value
     effectiveDateTime: str | None = None
     effectivePeriod: FPeriod | None = None
     effectiveInstant: str | None = None

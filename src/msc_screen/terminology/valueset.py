@@ -137,11 +137,14 @@ class CodeFilter:
     records some rule can read: a record whose known codes are in none of them cannot change a
     finding (hierarchies and ranges included, unlike a bare code set). Memoised per coding."""
 
-    __slots__ = ("_memo", "valuesets")
+    __slots__ = ("_memo", "decided", "valuesets")
 
     def __init__(self, valuesets: Iterable[CompiledValueSet]) -> None:
         self.valuesets = tuple(valuesets)
         self._memo: dict[tuple[str | None, str], bool] = {}
+        # the reader's whole keep-or-skip decision per single-coding concept as recorded
+        # (fhir/record.py ``_wanted``): most records repeat a few hundred concepts
+        self.decided: dict[tuple[object, ...], bool] = {}
 
     def wants(self, key: str | None, code: str) -> bool:
         k = (key, code)
