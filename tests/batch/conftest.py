@@ -6,6 +6,7 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
+import orjson
 import pytest
 
 from msc_screen.batch import BatchOptions, run_batch
@@ -33,6 +34,29 @@ def other_ndjson(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("other") / "ndjson"
     generate(SynthConfig(PATIENTS, out, "ndjson", SEED + 1, AS_OF))
     return out
+
+
+LONE_BUNDLE, LONE_NDJSON = "lone-bundle", "lone-ndjson"  # records holding a Patient alone
+
+
+def _patient(pid: str) -> dict[str, str]:
+    return {"resourceType": "Patient", "id": pid, "gender": "male", "birthDate": "1960-05-01"}
+
+
+@pytest.fixture(scope="session")
+def lone(population: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """The synthetic population's Bundles plus a patient-only Bundle, and an NDJSON export of
+    one patient-only record (both unit kinds; no clinical data for either)."""
+    root = tmp_path_factory.mktemp("lone")
+    bundles = root / "bundles"
+    shutil.copytree(population["bundles"], bundles)
+    (bundles / f"{LONE_BUNDLE}.json").write_bytes(orjson.dumps(
+        {"resourceType": "Bundle", "type": "collection",
+         "entry": [{"resource": _patient(LONE_BUNDLE)}]}))
+    export = root / "export"
+    export.mkdir()
+    (export / "Patient.ndjson").write_bytes(orjson.dumps(_patient(LONE_NDJSON)) + b"\n")
+    return [bundles, export]
 
 
 def batch(inputs: list[Path], out: Path, **kw: object) -> dict[str, bytes]:

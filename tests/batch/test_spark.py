@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import AS_OF, PATIENTS, batch
+from .conftest import AS_OF, LONE_BUNDLE, LONE_NDJSON, PATIENTS, batch, outputs
+from .test_resume import _cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark, pytest.mark.xdist_group("spark")]
 
@@ -30,6 +32,27 @@ def test_spark_equals_local_on_synthetic_and_synthea(java, population, synthea_d
     assert local["assessments.ndjson"].count(b"\n") == 2 * PATIENTS + len(synthea)
     # the same patients as Bundles and as NDJSON: each flagged once, by both engines
     assert local["errors.ndjson"].count(b"more than one input") == PATIENTS
+
+
+def test_spark_and_resume_equal_local_with_complete(java, lone, tmp_path):
+    """--complete reaches the Spark executors, and a local run killed midway and resumed on
+    Spark gives the same bytes (coverage column and report table included)."""
+    local = batch(lone, tmp_path / "local", workers=2, complete="all")
+    spark = batch(lone, tmp_path / "spark", workers=2, engine="spark", complete="all")
+    assert spark == local
+    out = tmp_path / "resumed"
+    args = ["batch", *map(str, lone), "--as-of", AS_OF.isoformat(), "--out", str(out),
+            "--complete", "all"]
+    killed = _cli(args, kill="unit:2")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    resumed = _cli([*args, "--resume", "--engine", "spark", "--workers", "2"])
+    assert resumed.returncode == 0, resumed.stderr
+    assert outputs(out) == local
+    # and --complete changed what the lone records are: no longer short of data
+    default = batch(lone, tmp_path / "default", workers=2)
+    for pid in (LONE_BUNDLE, LONE_NDJSON):
+        assert f"{pid},no-contraindication-found,".encode() in local["summary.csv"]
+        assert f"{pid},needs-information,".encode() in default["summary.csv"]
 
 
 def test_cli_spark_run_keeps_jvm_logging_off_stderr(java, population, tmp_path):
