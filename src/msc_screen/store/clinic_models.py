@@ -14,10 +14,12 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -59,6 +61,9 @@ class Patient(Base):
     display_name: Mapped[str] = mapped_column(String(200))
     birth_date: Mapped[str | None] = mapped_column(String(10), nullable=True)
     gender: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    # an identifier staff entered ("value" or "system|value", e.g. the clinic's MRN), compared
+    # with the identifiers of uploaded files
+    identifier: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -92,10 +97,24 @@ class QuestionnaireAnswer(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
+# An upload's life: ``pending`` (its Patient differs from the clinic patient's, or it names
+# none: not read until staff confirm with a reason), ``active`` (read by every screening),
+# ``withdrawn`` (no longer read; the bytes are kept, since earlier screenings read them) or
+# ``cancelled`` (never read; the bytes are deleted). Only pending and active uploads count
+# as one file per patient (``sha256``).
+UPLOAD_STATUSES = ("pending", "active", "withdrawn", "cancelled")
+LIVE_UPLOAD = "status IN ('pending', 'active')"
+
+
 class UploadedRecord(Base):
-    """A FHIR Bundle / resource / NDJSON file uploaded for a patient, kept as sent."""
+    """A FHIR Bundle / resource / NDJSON file uploaded for a patient, kept as sent, with who
+    it says it is about and what staff decided about it."""
 
     __tablename__ = "uploaded_records"
+    __table_args__ = (
+        Index("uq_uploaded_records_live_sha256", "patient_id", "sha256", unique=True,
+              sqlite_where=text(LIVE_UPLOAD), postgresql_where=text(LIVE_UPLOAD)),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"),
@@ -104,6 +123,22 @@ class UploadedRecord(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
     uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    # staff marked the file as the patient's complete record: its kinds of data are
+    # declared complete (provided even where it holds nothing of a kind)
+    complete: Mapped[bool] = mapped_column(Boolean, default=False)
+    # {"patient": who the file names (or null), "held": resources per kind of data,
+    #  "differences": [{"field", "clinic", "file"}]} as found at upload
+    summary: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
+    confirmed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True),
+                                                             nullable=True)
+    confirm_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    ended_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    ended_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class StoredAssessment(Base):
