@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from msc_screen.knowledge import get_ruleset
+from msc_screen.server.demo import _demographics
 from msc_screen.store.audit import verify
 from msc_screen.store.clinic_models import QuestionnaireAnswer, Review, StoredAssessment
 
@@ -101,14 +102,15 @@ def test_upload_rescreens_and_bad_files_are_explained(web: tuple[TestClient, Bro
                                                        synthea_dir: Path) -> None:
     c, b = web
     b.login("staff1")
-    pid = b.new_patient("Upload Person", gender="", birth="")
+    bundle = sorted(synthea_dir.glob("*.json.gz"))[0]
+    name, _, _ = _demographics(gzip.decompress(bundle.read_bytes()), "?")
+    pid = b.new_patient(name, gender="", birth="")  # the file's person: read without asking
     page = b.get(f"/clinic/patients/{pid}").text
     r = b.c.post(f"/clinic/patients/{pid}/upload",
                  data={"csrf_token": csrf(page)},
                  files={"file": ("bad.json", b'{"resourceType": "Bundle", "entry": [1]}',
                                  "application/json")})
     assert r.status_code == 400 and "bad.json" in r.text and "not accepted" in r.text
-    bundle = sorted(synthea_dir.glob("*.json.gz"))[0]
     r = b.c.post(f"/clinic/patients/{pid}/upload", data={"csrf_token": csrf(page)},
                  files={"file": (bundle.name[:-3], gzip.decompress(bundle.read_bytes()),
                                  "application/fhir+json")}, follow_redirects=False)

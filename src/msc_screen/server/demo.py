@@ -23,7 +23,7 @@ def seed(app: object, patients_dir: str | Path | None, base_url: str,
          max_patients: int = 25) -> dict[str, object]:
     """Accounts (password reset each time), patients (first time only), one open link."""
     from .web.clinic import Clinic
-    from .web.records import check_upload
+    from .web.records import inspect_upload
     from .web.security import hash_password
 
     clinic: Clinic = app.state.clinic  # type: ignore[attr-defined]
@@ -49,13 +49,13 @@ def seed(app: object, patients_dir: str | Path | None, base_url: str,
             if seeded >= max_patients or not isinstance(path, Path):
                 continue
             data = path.read_bytes()
-            count, errors = check_upload(data, path.name)
-            if errors or count != 1:
-                continue
+            got = inspect_upload(data, path.name, clinic.ruleset())
+            if got.errors or got.patients != 1 or (got.person and got.person.deceased):
+                continue  # a prospective patient is alive: a deceased one would need confirming
             name, gender, birth = _demographics(data, f"Demo patient {i + 1}")
             p = clinic.create_patient("demo", name, birth, gender)
             assert admin is not None
-            clinic.add_upload(admin, p.id, path.name, data)
+            clinic.add_upload(admin, p.id, path.name, data, inspected=got)
             seeded += 1
     p = clinic.create_patient("demo", "Demo questionnaire patient", "1990-05-01", "female")
     token = clinic.create_invitation(admin, p.id)

@@ -6,17 +6,21 @@ anything clinical — screening is the engine's.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ...engine import evaluate
+from ...engine.coverage import ALL, complete_kinds
 from ...knowledge import get_ruleset
+from ...knowledge.compiled import CompiledRuleset
 from ...knowledge.schema import RuleDef
 from ...questionnaire import FormDef, build_form
 from ...store import Database
@@ -35,7 +39,7 @@ from ...store.clinic_models import (
 )
 from ..screening import notes_extractor
 from .config import WebConfig
-from .records import gather
+from .records import ClinicPerson, Inspected, Source, compare, gather, inspect_upload
 from .security import LoginThrottle, hash_password, new_token, token_hash
 
 SIGN_OFF_OUTCOMES = {
@@ -56,6 +60,32 @@ def rule_definition(rule_id: str) -> RuleDef | None:
 
 class ClinicError(ValueError):
     """A request the clinic refuses, with a message fit to show the user."""
+
+
+LIVE_STATUSES = ("pending", "active")
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    """What became of an upload: ``screened`` (read; ``assessment`` is the new screening),
+    ``needs-confirmation`` (its Patient differs or is missing: not read until confirmed) or
+    ``duplicate`` (the same file is already uploaded for this patient: ``upload`` is that
+    one, and nothing changed)."""
+
+    status: str
+    upload: int
+    assessment: int | None = None
+
+
+def _digest(text: str | None) -> str:
+    """A reason's hash for the audit chain: the entry proves the text stored with the upload
+    is the one given, without putting free text in the log."""
+    return hashlib.sha256((text or "").encode()).hexdigest()
+
+
+def _diffs(u: UploadedRecord) -> list[dict[str, Any]]:
+    got = (u.summary or {}).get("differences")
+    return [d for d in got if isinstance(d, dict)] if isinstance(got, list) else []
 
 
 def _aware(t: dt.datetime) -> dt.datetime:
@@ -101,6 +131,11 @@ class Clinic:
     def policy(self, s: Session) -> str | None:
         row = s.get(AppSetting, "policy")
         return row.value if row else self.default_policy
+
+    def ruleset(self) -> CompiledRuleset:
+        """The ruleset under the clinic's current policy."""
+        with self.read() as s:
+            return get_ruleset(self.policy(s))
 
     def form(self, s: Session | None = None) -> FormDef:
         if s is None:
@@ -196,8 +231,11 @@ class Clinic:
 
     # ------------------------------------------------------------------ patients, invitations
     def create_patient(self, actor: str, name: str, birth_date: str | None,
-                       gender: str | None) -> Patient:
+                       gender: str | None, identifier: str | None = None) -> Patient:
         name = name.strip()
+        identifier = (identifier or "").strip() or None
+        if identifier and len(identifier) > 200:
+            raise ClinicError("Enter an identifier of up to 200 characters.")
         if not name or len(name) > 200:
             raise ClinicError("Enter the patient's name (up to 200 characters).")
         if birth_date:
@@ -210,7 +248,7 @@ class Clinic:
         with self.write() as s:
             p = Patient(fhir_id=str(uuid.uuid4()), display_name=name,
                         birth_date=birth_date or None, gender=gender or None,
-                        created_at=self.now())
+                        identifier=identifier, created_at=self.now())
             s.add(p)
             s.flush()
             self.audit(s, actor, "patient.create", f"Patient/{p.id}")
@@ -281,19 +319,135 @@ class Clinic:
             return self._screen(s, patient, actor, "questionnaire")
 
     # ------------------------------------------------------------------ records and screening
-    def add_upload(self, actor: User, patient_id: int, filename: str, data: bytes
-                   ) -> StoredAssessment:
+    def add_upload(self, actor: User, patient_id: int, filename: str, data: bytes, *,
+                   complete: bool = False, inspected: Inspected | None = None
+                   ) -> UploadOutcome:
+        """Store an upload the reader accepted. A file already uploaded for this patient (same
+        bytes) is that upload, not a second one. A file whose Patient differs from the clinic
+        patient, or that names none, waits for staff to confirm it (``confirm_upload``) and is
+        not read until then; otherwise the patient is screened again."""
+        digest = hashlib.sha256(data).hexdigest()
+        if inspected is None:
+            inspected = inspect_upload(data, filename, self.ruleset())
         with self.write() as s:
             patient = s.get(Patient, patient_id)
             if patient is None:
                 raise ClinicError("No such patient.")
-            rec = UploadedRecord(patient_id=patient_id, filename=filename[:255], data=data,
-                                 uploaded_by=actor.id, created_at=self.now())
+            same = s.scalar(select(UploadedRecord).where(
+                UploadedRecord.patient_id == patient_id, UploadedRecord.sha256 == digest,
+                UploadedRecord.status.in_(LIVE_STATUSES)))
+            if same is not None:
+                self.audit(s, actor.username, "record.upload-duplicate", f"Patient/{patient_id}",
+                           upload=same.id, sha256=digest)
+                return UploadOutcome("duplicate", same.id)
+            diffs = compare(self._person(s, patient), inspected.person)
+            status = "pending" if diffs else "active"
+            rec = UploadedRecord(
+                patient_id=patient_id, filename=filename[:255], data=data,
+                uploaded_by=actor.id, created_at=self.now(), sha256=digest, size=len(data),
+                status=status, complete=complete,
+                summary={"patient": inspected.person.to_dict() if inspected.person else None,
+                         "held": inspected.held,
+                         "differences": [d.to_dict() for d in diffs]})
             s.add(rec)
             s.flush()
             self.audit(s, actor.username, "record.upload", f"Patient/{patient_id}",
-                       upload=rec.id, bytes=len(data))
-            return self._screen(s, patient, actor.username, "upload")
+                       upload=rec.id, bytes=len(data), sha256=digest, status=status,
+                       complete=complete, differs=sorted({d.field for d in diffs}))
+            if diffs:
+                return UploadOutcome("needs-confirmation", rec.id)
+            stored = self._screen(s, patient, actor.username, "upload")
+            return UploadOutcome("screened", rec.id, stored.id)
+
+    def _person(self, s: Session, patient: Patient) -> ClinicPerson:
+        known: list[tuple[str | None, str, str]] = []
+        for u in s.scalars(select(UploadedRecord).where(
+                UploadedRecord.patient_id == patient.id, UploadedRecord.status == "active")
+                .order_by(UploadedRecord.id)):
+            shown = (u.summary or {}).get("patient")
+            if isinstance(shown, dict):
+                for i in shown.get("identifiers") or ():
+                    if isinstance(i, dict) and i.get("value"):
+                        known.append((i.get("system"), str(i["value"]), u.filename))
+        return ClinicPerson(patient.display_name, patient.birth_date, patient.gender,
+                            patient.identifier, tuple(known))
+
+    def _upload(self, s: Session, patient_id: int, upload_id: int) -> UploadedRecord:
+        u = s.get(UploadedRecord, upload_id)
+        if u is None or u.patient_id != patient_id:
+            raise ClinicError("No such upload for this patient.")
+        return u
+
+    def confirm_upload(self, actor: User, patient_id: int, upload_id: int, reason: str
+                       ) -> StoredAssessment:
+        """Staff confirm that a file whose Patient differs (or names none) is this patient's:
+        a reason is required; the file is read from now on."""
+        reason = reason.strip()
+        if not reason:
+            raise ClinicError("Give a reason for reading this file as this patient's records.")
+        with self.write() as s:
+            u = self._upload(s, patient_id, upload_id)
+            if u.status != "pending":
+                raise ClinicError("This upload is not awaiting confirmation.")
+            patient = s.get(Patient, patient_id)
+            assert patient is not None
+            u.status, u.confirmed_by, u.confirmed_at = "active", actor.id, self.now()
+            u.confirm_reason = reason[:2000]
+            self.audit(s, actor.username, "record.confirm", f"Patient/{patient_id}",
+                       upload=u.id, sha256=u.sha256, reason_sha256=_digest(u.confirm_reason),
+                       differs=sorted({str(d.get("field")) for d in _diffs(u)}))
+            return self._screen(s, patient, actor.username, "upload-confirmed")
+
+    def cancel_upload(self, actor: User, patient_id: int, upload_id: int) -> None:
+        """Staff decline a file awaiting confirmation: it was never read, and its bytes are
+        deleted (they are probably another person's); the row and the audit entry keep its
+        name, size, hash and what it showed."""
+        with self.write() as s:
+            u = self._upload(s, patient_id, upload_id)
+            if u.status != "pending":
+                raise ClinicError("This upload is not awaiting confirmation.")
+            u.status, u.ended_by, u.ended_at, u.data = "cancelled", actor.id, self.now(), b""
+            self.audit(s, actor.username, "record.cancel", f"Patient/{patient_id}",
+                       upload=u.id, sha256=u.sha256)
+
+    def withdraw_upload(self, actor: User, patient_id: int, upload_id: int, reason: str
+                        ) -> StoredAssessment:
+        """Take an accepted file out of the patient's record: screenings from now on do not
+        read it (the patient is screened again at once). The bytes are kept: the earlier
+        screenings, still in the history, read them, and the audit entry holds their hash."""
+        reason = reason.strip()
+        if not reason:
+            raise ClinicError("Give a reason for withdrawing this file.")
+        with self.write() as s:
+            u = self._upload(s, patient_id, upload_id)
+            if u.status != "active":
+                raise ClinicError("Only a file that screenings read can be withdrawn.")
+            patient = s.get(Patient, patient_id)
+            assert patient is not None
+            u.status, u.ended_by, u.ended_at = "withdrawn", actor.id, self.now()
+            u.ended_reason = reason[:2000]
+            self.audit(s, actor.username, "record.withdraw", f"Patient/{patient_id}",
+                       upload=u.id, sha256=u.sha256, reason_sha256=_digest(u.ended_reason))
+            return self._screen(s, patient, actor.username, "withdraw")
+
+    def set_upload_complete(self, actor: User, patient_id: int, upload_id: int,
+                            complete: bool) -> StoredAssessment | None:
+        """Mark (or unmark) a file as the patient's complete record: its kinds of data are
+        then declared complete. Re-screens when the file is read."""
+        with self.write() as s:
+            u = self._upload(s, patient_id, upload_id)
+            if u.status not in LIVE_STATUSES:
+                raise ClinicError("This upload is no longer part of the record.")
+            if u.complete == complete:
+                return None
+            u.complete = complete
+            self.audit(s, actor.username, "record.complete", f"Patient/{patient_id}",
+                       upload=u.id, complete=complete)
+            if u.status != "active":
+                return None
+            patient = s.get(Patient, patient_id)
+            assert patient is not None
+            return self._screen(s, patient, actor.username, "complete-record")
 
     def rescreen(self, actor: str, patient_id: int, trigger: str = "rescreen"
                  ) -> StoredAssessment:
@@ -305,15 +459,17 @@ class Clinic:
 
     def _screen(self, s: Session, patient: Patient, actor: str, trigger: str
                 ) -> StoredAssessment:
-        uploads = [(f"upload-{u.id}-{u.filename}", u.data) for u in s.scalars(
-            select(UploadedRecord).where(UploadedRecord.patient_id == patient.id)
-            .order_by(UploadedRecord.id))]
+        rows = s.scalars(select(UploadedRecord).where(
+            UploadedRecord.patient_id == patient.id, UploadedRecord.status == "active")
+            .order_by(UploadedRecord.id)).all()
+        uploads = [Source(f"upload-{u.id}-{u.filename}", u.data, u.complete) for u in rows]
         responses = [r.resource for r in s.scalars(
             select(QuestionnaireAnswer).where(QuestionnaireAnswer.patient_id == patient.id,
                                               QuestionnaireAnswer.status == "completed")
             .order_by(QuestionnaireAnswer.id))]
-        got = gather(patient.fhir_id, patient.gender, patient.birth_date, uploads, responses)
         ruleset = get_ruleset(self.policy(s))
+        got = gather(patient.fhir_id, patient.gender, patient.birth_date, uploads, responses,
+                     complete_kinds(ruleset, ALL))
         now = self.now()
         assessment = evaluate(got.record, ruleset, now.date(), notes_extractor())
         doc = assessment.to_dict()
@@ -327,7 +483,8 @@ class Clinic:
         s.flush()
         self.audit(s, actor, "assessment.create", f"Patient/{patient.id}",
                    assessment=stored.id, decision=assessment.decision, trigger=trigger,
-                   ruleset=ruleset.sha256, policy=ruleset.policy_name)
+                   ruleset=ruleset.sha256, policy=ruleset.policy_name,
+                   uploads=[u.id for u in rows])
         return stored
 
     # ------------------------------------------------------------------ reviews

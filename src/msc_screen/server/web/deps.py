@@ -13,10 +13,14 @@ from starlette.datastructures import FormData
 
 from ...store.clinic_models import ROLES, User
 from .clinic import Clinic
+from .coverage_view import has_clinical_data
 from .security import CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE, csrf_ok, csrf_token
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+# a "no contraindication found" is shown as such (green) only when the screening was given
+# clinical data (templates/clinic/_decision.html)
+templates.env.globals["has_clinical_data"] = has_clinical_data
 
 
 class LoginRequired(Exception):

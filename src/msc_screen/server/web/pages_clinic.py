@@ -3,14 +3,17 @@ history and the printable report. Every route checks the user's role."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
 from ...model import DECISIONS
+from ...questionnaire import FormDef
 from ...store.clinic_models import (
     Invitation,
     Patient,
@@ -21,6 +24,7 @@ from ...store.clinic_models import (
     User,
 )
 from .clinic import SIGN_OFF_OUTCOMES, ClinicError, rule_definition
+from .coverage_view import coverage_view, finding_data, kind_title
 from .deps import (
     Forbidden,
     checked_form,
@@ -31,7 +35,7 @@ from .deps import (
     require,
     staff_user,
 )
-from .records import check_upload
+from .records import Inspected, inspect_upload
 from .security import SESSION_COOKIE, check_password
 
 router = APIRouter()
@@ -143,13 +147,15 @@ def create_patient(request: Request, user: User = Depends(staff_user),
     c = clinic(request)
     try:
         p = c.create_patient(user.username, field(posted, "name"),
-                             field(posted, "birth_date") or None, field(posted, "gender") or None)
+                             field(posted, "birth_date") or None, field(posted, "gender") or None,
+                             field(posted, "identifier") or None)
     except ClinicError as exc:
         return render(request, "error.html", 400, title="Patient not added", message=str(exc))
     return RedirectResponse(f"/clinic/patients/{p.id}", status_code=303)
 
 
-def _patient_context(request: Request, pid: int, assessment_id: int | None = None
+def _patient_context(request: Request, pid: int, assessment_id: int | None = None,
+                     notice: str = "", notice_upload: int | None = None
                      ) -> dict[str, Any] | None:
     c = clinic(request)
     with c.read() as s:
@@ -167,34 +173,107 @@ def _patient_context(request: Request, pid: int, assessment_id: int | None = Non
         responses = s.scalars(select(QuestionnaireAnswer)
                               .where(QuestionnaireAnswer.patient_id == pid)
                               .order_by(QuestionnaireAnswer.id.desc())).all()
+        names = _usernames(s)
+        form = c.form(s)
     shown = history[0] if history else None
     if assessment_id is not None:
         shown = next((a for a in history if a.id == assessment_id), None)
         if shown is None:
             return None
+    listed = [upload_view(u, names) for u in uploads]
     return {"patient": p, "history": history, "reviews": reviews, "shown": shown,
             "latest": history[0] if history else None,
-            "findings": _findings(shown) if shown else [],
-            "uploads": [{"id": u.id, "filename": u.filename, "size": len(u.data),
-                         "created_at": u.created_at} for u in uploads],
-            "invites": invites, "responses": responses, "words": DECISION_WORDS,
-            "outcomes": SIGN_OFF_OUTCOMES}
+            "findings": _findings(shown, form) if shown else [],
+            "coverage": coverage_view(shown.document, form) if shown else None,
+            "uploads": listed, "invites": invites, "responses": responses,
+            "words": DECISION_WORDS, "outcomes": SIGN_OFF_OUTCOMES,
+            "notice": _notice(notice, next((u for u in listed if u["id"] == notice_upload),
+                                           None))}
 
 
-def _findings(a: StoredAssessment) -> list[dict[str, Any]]:
+def _usernames(s: Session) -> dict[int, str]:
+    return {uid: name for uid, name in s.execute(select(User.id, User.username))}
+
+
+UPLOAD_STATUS_WORDS = {
+    "pending": "Awaiting confirmation: not read",
+    "active": "Read by screenings",
+    "withdrawn": "Withdrawn: no longer read",
+    "cancelled": "Cancelled: never read",
+}
+DIFF_FIELDS = {"patient": "Patient", "name": "Name", "birth-date": "Birth date", "sex": "Sex",
+               "identifier": "Identifier", "deceased": "Deceased", "identity": "Identity"}
+
+
+def upload_view(u: UploadedRecord, names: dict[int, str]) -> dict[str, Any]:
+    """One upload as the pages list it: who sent it and when, what it is, who it names, what
+    it held, and what became of it."""
+    summary: dict[str, Any] = dict(u.summary or {})
+    person = summary.get("patient") if isinstance(summary.get("patient"), dict) else None
+    got = summary.get("held")
+    held: dict[str, Any] = got if isinstance(got, dict) else {}
+    diffs = [d for d in summary.get("differences") or () if isinstance(d, dict)]
+    return {
+        "id": u.id, "filename": u.filename, "size": u.size, "sha256": u.sha256,
+        "created_at": u.created_at, "by": names.get(u.uploaded_by or -1, "—"),
+        "status": u.status, "status_words": UPLOAD_STATUS_WORDS.get(u.status, u.status),
+        "complete": u.complete, "person": person, "recorded": bool(summary),
+        "held": [{"kind": k, "title": kind_title(k), "count": n} for k, n in held.items()],
+        "differences": [{**d, "label": DIFF_FIELDS.get(str(d.get("field")), d.get("field"))}
+                        for d in diffs],
+        "confirmed": ({"by": names.get(u.confirmed_by or -1, "—"), "at": u.confirmed_at,
+                       "reason": u.confirm_reason} if u.confirmed_at else None),
+        "ended": ({"by": names.get(u.ended_by or -1, "—"), "at": u.ended_at,
+                   "reason": u.ended_reason} if u.ended_at else None),
+    }
+
+
+NOTICES = {
+    "uploaded": "“{f}” was read and the patient was screened again.",
+    "duplicate": "“{f}” is already uploaded for this patient (on {when} by {by}): an identical "
+                 "file is kept once, and nothing changed.",
+    "confirmed": "“{f}” was confirmed as this patient's records and read; the patient was "
+                 "screened again.",
+    "cancelled": "The upload of “{f}” was cancelled: it was never read, and its contents were "
+                 "deleted.",
+    "withdrawn": "“{f}” was withdrawn: the patient was screened again without it.",
+    "complete-on": "“{f}” is marked as the patient's complete record.",
+    "complete-off": "“{f}” is no longer marked as the patient's complete record.",
+}
+
+
+def _notice(code: str, u: dict[str, Any] | None) -> str | None:
+    """A fixed message for a finished action (after the redirect): only known codes, with
+    the upload's own name, so nothing from the query string reaches the page."""
+    if code not in NOTICES or u is None:
+        return None
+    return NOTICES[code].format(f=u["filename"], by=u["by"],
+                                when=u["created_at"].strftime("%Y-%m-%d %H:%M"))
+
+
+def _findings(a: StoredAssessment, form: FormDef | None = None) -> list[dict[str, Any]]:
     """The findings in the engine's order (present, then unknown, then absent; worst first),
-    with each rule's rationale from the knowledge base."""
+    with each rule's rationale from the knowledge base and, where data was missing, which."""
     out = []
     doc: dict[str, Any] = a.document
     for f in doc.get("findings", []):
         rule = rule_definition(f["rule"])
-        out.append({**f, "rationale": rule.rationale if rule else None})
+        out.append({**f, "rationale": rule.rationale if rule else None,
+                    **finding_data(f, doc, form)})
     return out
 
 
+def _int(v: str) -> int | None:
+    try:
+        return int(v)
+    except ValueError:
+        return None
+
+
 @router.get("/clinic/patients/{pid}", response_class=HTMLResponse)
-def patient_page(request: Request, pid: int, user: User = Depends(staff_user)) -> Response:
-    ctx = _patient_context(request, pid)
+def patient_page(request: Request, pid: int, notice: str = "", upload: str = "",
+                 user: User = Depends(staff_user)) -> Response:
+    ctx = _patient_context(request, pid, notice=notice, notice_upload=_int(upload))
     if ctx is None:
         return render(request, "error.html", 404, title="Not found",
                       message="No such patient.")
@@ -222,27 +301,32 @@ async def upload(request: Request, pid: int, user: User = Depends(staff_user),
                  posted: FormData = Depends(checked_form)) -> Response:
     from starlette.concurrency import run_in_threadpool
 
+    c = clinic(request)
     f = posted.get("file")
+    complete = field(posted, "complete") == "yes"
     errors: list[str] = []
+    inspected: Inspected | None = None
     if not isinstance(f, UploadFile) or not f.filename:
         errors = ["Choose a FHIR Bundle (.json) or NDJSON file to upload."]
         data, name = b"", ""
     else:
-        limit = clinic(request).config.max_upload_bytes
+        limit = c.config.max_upload_bytes
         data = await f.read(limit + 1)
         name = f.filename
         if len(data) > limit:
             errors = [f"{name}: the file is larger than {limit // (1024 * 1024)} MB; upload "
                       "one patient's records."]
     if not errors:
-        patients, read_errors = await run_in_threadpool(check_upload, data, name)
-        errors = [e.describe() for e in read_errors[:20]]
-        if not errors and patients != 1:
-            errors = [f"{name}: the file holds records for {patients} patients; upload one "
-                      "patient's records at a time."]
+        inspected = await run_in_threadpool(inspect_upload, data, name, c.ruleset())
+        errors = [e.describe() for e in inspected.errors[:20]]
+        if not errors and inspected.patients != 1:
+            errors = [f"{name}: the file holds records for {inspected.patients} patients; "
+                      "upload one patient's records at a time."]
     if not errors:
         try:
-            await run_in_threadpool(clinic(request).add_upload, user, pid, name, data)
+            got = await run_in_threadpool(
+                lambda: c.add_upload(user, pid, name, data, complete=complete,
+                                     inspected=inspected))
         except ClinicError as exc:
             errors = [str(exc)]
     if errors:
@@ -251,7 +335,70 @@ async def upload(request: Request, pid: int, user: User = Depends(staff_user),
             return render(request, "error.html", 404, title="Not found", message="No such patient.")
         return render(request, "clinic/patient.html", 400, **ctx, invite_link=None,
                       upload_errors=errors, form_error=None)
-    return RedirectResponse(f"/clinic/patients/{pid}", status_code=303)
+    if got.status == "needs-confirmation":
+        return RedirectResponse(f"/clinic/patients/{pid}/uploads/{got.upload}", status_code=303)
+    code = "duplicate" if got.status == "duplicate" else "uploaded"
+    return RedirectResponse(f"/clinic/patients/{pid}?notice={code}&upload={got.upload}",
+                            status_code=303)
+
+
+def _upload_page(request: Request, pid: int, uid: int, status: int = 200,
+                 error: str | None = None) -> Response:
+    c = clinic(request)
+    with c.read() as s:
+        p = s.get(Patient, pid)
+        u = s.get(UploadedRecord, uid)
+        if p is None or u is None or u.patient_id != pid:
+            return render(request, "error.html", 404, title="Not found",
+                          message="No such upload for this patient.")
+        view = upload_view(u, _usernames(s))
+    return render(request, "clinic/upload.html", status, patient=p, u=view, error=error)
+
+
+@router.get("/clinic/patients/{pid}/uploads/{uid}", response_class=HTMLResponse)
+def upload_page(request: Request, pid: int, uid: int,
+                user: User = Depends(staff_user)) -> Response:
+    return _upload_page(request, pid, uid)
+
+
+def _upload_action(request: Request, pid: int, uid: int, notice: str,
+                   act: Callable[[], object]) -> Response:
+    try:
+        act()
+    except ClinicError as exc:
+        return _upload_page(request, pid, uid, 400, str(exc))
+    return RedirectResponse(f"/clinic/patients/{pid}?notice={notice}&upload={uid}",
+                            status_code=303)
+
+
+@router.post("/clinic/patients/{pid}/uploads/{uid}/confirm", response_class=HTMLResponse)
+def confirm_upload(request: Request, pid: int, uid: int, user: User = Depends(staff_user),
+                   posted: FormData = Depends(checked_form)) -> Response:
+    return _upload_action(request, pid, uid, "confirmed", lambda: clinic(request).confirm_upload(
+        user, pid, uid, field(posted, "reason")))
+
+
+@router.post("/clinic/patients/{pid}/uploads/{uid}/cancel", response_class=HTMLResponse)
+def cancel_upload(request: Request, pid: int, uid: int, user: User = Depends(staff_user),
+                  posted: FormData = Depends(checked_form)) -> Response:
+    return _upload_action(request, pid, uid, "cancelled",
+                          lambda: clinic(request).cancel_upload(user, pid, uid))
+
+
+@router.post("/clinic/patients/{pid}/uploads/{uid}/withdraw", response_class=HTMLResponse)
+def withdraw_upload(request: Request, pid: int, uid: int, user: User = Depends(staff_user),
+                    posted: FormData = Depends(checked_form)) -> Response:
+    return _upload_action(request, pid, uid, "withdrawn",
+                          lambda: clinic(request).withdraw_upload(user, pid, uid,
+                                                                  field(posted, "reason")))
+
+
+@router.post("/clinic/patients/{pid}/uploads/{uid}/complete", response_class=HTMLResponse)
+def mark_complete(request: Request, pid: int, uid: int, user: User = Depends(staff_user),
+                  posted: FormData = Depends(checked_form)) -> Response:
+    on = field(posted, "complete") == "yes"
+    return _upload_action(request, pid, uid, "complete-on" if on else "complete-off",
+                          lambda: clinic(request).set_upload_complete(user, pid, uid, on))
 
 
 @router.post("/clinic/patients/{pid}/rescreen")

@@ -18,6 +18,7 @@ from ...questionnaire import FormDef, answers_from_response, enabled_questions, 
 from ...questionnaire.build import Section
 from ...store.clinic_models import StoredAssessment
 from .clinic import ClinicError, rule_definition
+from .coverage_view import unanswered_questions
 from .deps import checked_form, clinic, field, render
 
 router = APIRouter()
@@ -198,12 +199,13 @@ def submit(request: Request, token: str, posted: FormData = Depends(checked_form
     except ClinicError:
         return _used_link(request)
     assert stored is not None
-    return render(request, "patient/result.html", **patient_result(stored))
+    return render(request, "patient/result.html", **patient_result(stored, form))
 
 
-def patient_result(stored: StoredAssessment) -> dict[str, Any]:
-    """What the patient is told: the rules' own patient text for what was found, in neutral
-    words. Never a verdict on whether treatment is possible."""
+def patient_result(stored: StoredAssessment, form: FormDef | None = None) -> dict[str, Any]:
+    """What the patient is told: the rules' own patient text for what was found, and the
+    questions they left blank ("not answered": the clinic may ask), in neutral words. Never a
+    verdict on whether treatment is possible."""
     doc: dict[str, Any] = stored.document
     discuss, ask = [], []
     for f in doc.get("findings", []):
@@ -213,4 +215,4 @@ def patient_result(stored: StoredAssessment) -> dict[str, Any]:
             discuss.append({"title": f.get("title"), "text": rule.patient_text if rule else None})
         elif f.get("status") == "unknown" and f.get("severity") == "needs-information":
             ask.append({"title": f.get("title")})
-    return {"discuss": discuss, "ask": ask}
+    return {"discuss": discuss, "ask": ask, "unanswered": unanswered_questions(doc, form)}
