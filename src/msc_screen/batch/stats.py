@@ -57,7 +57,7 @@ def coverage_gaps(coverage: dict[str, Any]) -> str:
     when a questionnaire was given, as one ``questionnaire:unanswered`` (or
     ``questionnaire:incomplete``) after the kinds — assessments.ndjson lists them one by one.
     Empty when every kind was provided."""
-    sig = tuple((k, v.status) for k, v in coverage.items() if v.status != "provided")
+    sig = tuple([(k, v.status) for k, v in coverage.items() if v.status != "provided"])
     hit = _GAPS.get(sig)
     if hit is None:
         kinds: list[str] = []

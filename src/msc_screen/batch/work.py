@@ -24,7 +24,7 @@ import orjson
 from ..api import default_notes_extractor
 from ..engine import NotesExtractor, evaluate
 from ..engine.context import age_on
-from ..engine.coverage import declare_complete, provided
+from ..engine.coverage import declare_complete, provided, short_of_data
 from ..engine.safety_net import safety_net
 from ..errors import InputError
 from ..fhir.reader import ReadResult, read_bytes, slurp
@@ -85,14 +85,14 @@ def code_classifier(ruleset: CompiledRuleset) -> Classifier:
 
 class LackOfData:
     """Whether an assessment is needs-information only for lack of data: every finding that
-    asks for information is a rule about the record's data (data-coverage) or a rule none of
-    whose ``needs`` was provided and that found nothing (the engine's "not enough data").
-    Counted for the report; the rule's needs are the knowledge base's (``coverage.yaml``)."""
+    asks for information is a rule about the record's data (data-coverage) or an evidence-free
+    unknown of a rule none of whose ``needs`` was provided (the engine's "not enough data",
+    ``engine.coverage.short_of_data``). Counted for the report."""
 
-    __slots__ = ("about_data", "needs")
+    __slots__ = ("about_data", "ruleset")
 
     def __init__(self, ruleset: CompiledRuleset) -> None:
-        self.needs = {r.id: r.needs for r in ruleset.rules}
+        self.ruleset = ruleset
         self.about_data = frozenset(
             r.id for r in ruleset.rules
             if r.present_if and all(c.kind == "coverage" for c in r.present_if))
@@ -107,18 +107,17 @@ class LackOfData:
     def only(self, a: Assessment) -> bool:
         if a.decision != NEEDS_INFORMATION:
             return False
-        have: frozenset[str] | None = None
+        short: frozenset[str] | None = None
         for f in a.findings:
             if f.status == "absent" or f.severity != NEEDS_INFORMATION:
                 continue
             if f.rule in self.about_data:
                 continue
-            needs = self.needs.get(f.rule)
-            if f.status != "unknown" or f.evidence or not needs:
+            if f.status != "unknown" or f.evidence:
                 return False
-            if have is None:
-                have = provided(a.coverage)
-            if any(alt <= have for alt in needs):
+            if short is None:
+                short = short_of_data(self.ruleset, provided(a.coverage))
+            if f.rule not in short:
                 return False
         return True
 
