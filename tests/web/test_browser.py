@@ -211,3 +211,108 @@ def test_patient_staff_physician_end_to_end(tmp_path: Path, browser: Any, axe_so
     assert pages.n >= 12
     result = CliRunner().invoke(cli_app, ["audit", "verify", "--db", db_url])
     assert result.exit_code == 0, result.output
+
+
+def _answer_required_only(page: Any) -> None:
+    """'No' (or the first option) to the required questions; the optional ones left blank."""
+    for group in page.locator("fieldset").all():
+        radios = group.locator("input[type=radio]")
+        if not radios.count() or not group.is_visible():
+            continue
+        if "(required)" not in group.locator("legend").inner_text():
+            continue
+        pick = group.locator("input[value=no], input[value=false]")
+        (pick.first if pick.count() else radios.first).check()
+
+
+def test_records_coverage_and_uploads_in_the_browser(tmp_path: Path, browser: Any,
+                                                     axe_source: str,
+                                                     test_output: Path) -> None:
+    """A patient with no data is 'more information needed' (not green) with the coverage
+    panel; another person's Bundle waits on the confirmation page, is confirmed with a reason,
+    then withdrawn; the same file again is one upload; blank answers are 'not answered' on
+    the patient's result page. Every page passes axe-core."""
+    from .records import bundle, cancer, person
+
+    out = test_output / "web-records"
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*.png"):
+        old.unlink()
+    pages = Pages(out, axe_source)
+    other = tmp_path / "bob.json"
+    other.write_bytes(bundle(person("Bob", "Other", "1950-05-05", "male"), cancer()))
+    app = make_app(tmp_path)
+    db_url = app.state.settings.db_url
+    with live_server(app) as base:
+        staff = pages.watch(browser.new_context().new_page())
+        _login(staff, base, "staff1")
+        staff.get_by_label("Name").fill("Ann Test")
+        staff.get_by_label("Birth date").fill("1990-01-01")
+        staff.get_by_label("Sex").select_option("female")
+        staff.get_by_label("Identifier (optional)").fill("urn:mrn|123")
+        staff.get_by_role("button", name="Add patient").click()
+        staff.get_by_role("button", name="Re-screen now").click()
+        main = staff.locator("main").inner_text()
+        assert "More information needed" in main and "No clinical data." in main
+        assert staff.locator(".d-no-contraindication-found").count() == 0
+        assert staff.locator("article.finding h3").first.inner_text().startswith(
+            "Data available for screening")
+        pages.check(staff, "patient-no-data")
+
+        staff.get_by_label("FHIR Bundle (JSON) or NDJSON file").set_input_files(str(other))
+        staff.get_by_role("button", name="Upload and re-screen").click()
+        assert "Check whose records this file holds" in staff.locator("h1").inner_text()
+        assert "Bob Other" in staff.locator("main").inner_text()
+        pages.check(staff, "upload-confirm")
+        staff.get_by_role("button", name="Confirm and read this file").click()
+        # the browser refuses an empty reason (required); the server checks it too
+        assert "/uploads/" in staff.url
+        staff.get_by_label("Why these are this patient's records").fill(
+            "Referral letter names the same patient; checked with her by phone")
+        staff.get_by_role("button", name="Confirm and read this file").click()
+        main = staff.locator("main").inner_text()
+        assert "confirmed as this patient's records" in main
+        assert "Contraindication reported" in main
+        pages.check(staff, "patient-upload-confirmed")
+
+        staff.get_by_label("FHIR Bundle (JSON) or NDJSON file").set_input_files(str(other))
+        staff.get_by_role("button", name="Upload and re-screen").click()
+        assert "is already uploaded for this patient" in staff.locator("main").inner_text()
+        assert staff.locator("table.uploads tbody tr").count() == 1
+
+        staff.get_by_role("link", name="bob.json").click()
+        pages.check(staff, "upload-detail")
+        staff.get_by_label("Reason for withdrawing").fill("Not her records after all")
+        staff.get_by_role("button", name="Withdraw the file").click()
+        main = staff.locator("main").inner_text()
+        assert "was withdrawn" in main and "Withdrawn: no longer read" in main
+        assert "Contraindication reported" not in main.split("Physician sign-off")[0]
+        staff.get_by_role("link", name="Printable report").click()
+        assert "Data this screening had" in staff.locator("main").inner_text()
+        pages.check(staff, "report-coverage")
+
+        staff.goto(f"{base}/clinic/patients/1")
+        staff.get_by_role("button", name="Create a questionnaire link").click()
+        link = staff.locator("code.link-out").inner_text().strip()
+        phone = pages.watch(browser.new_context(viewport={"width": 390, "height": 844},
+                                                is_mobile=True, has_touch=True).new_page())
+        phone.goto(link)
+        phone.get_by_role("link", name="Start").click()
+        while "/section/" in phone.url:
+            _answer_required_only(phone)
+            phone.locator("button[value=next]").click()
+            phone.wait_for_load_state()
+        phone.get_by_role("button", name="Send my answers").click()
+        body = phone.locator("main").inner_text()
+        assert "Questions you left blank" in body and "not answered" in body
+        assert "eligible" not in body.lower() and "cleared" not in body.lower()
+        pages.check(phone, "result-not-answered")
+
+        staff.goto(f"{base}/clinic/patients/1")
+        coverage = staff.locator("section.coverage").inner_text()
+        assert "Not answered" in coverage
+        pages.check(staff, "patient-not-answered")
+
+    assert not pages.problems, "\n".join(pages.problems)
+    result = CliRunner().invoke(cli_app, ["audit", "verify", "--db", db_url])
+    assert result.exit_code == 0, result.output
