@@ -10,11 +10,13 @@ import re
 from typing import Any
 
 import orjson
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from msc_screen.server.web.clinic import Clinic
 from msc_screen.store.audit import verify
-from msc_screen.store.clinic_models import AuditEntry, StoredAssessment, UploadedRecord
+from msc_screen.store.clinic_models import AuditEntry, StoredAssessment, UploadedRecord, User
 
 from .helpers import Browser, csrf, text
 from .records import CANCER, bundle, cancer, person, upload
@@ -316,3 +318,29 @@ def test_upload_pages_need_sign_in_and_stay_with_their_patient(web: Web) -> None
     anon = Browser(TestClient(c.app, base_url="http://127.0.0.1"))
     r = anon.get(f"/clinic/patients/{pid}/uploads/{uid}", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
+
+
+def test_the_same_file_stored_by_a_concurrent_request_is_one_upload(
+        web: Web, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two requests uploading one file at once: the second's look-up ran before the first
+    committed, so the unique index on live uploads refuses its insert; it then answers
+    'duplicate' instead of failing."""
+    c, b = web
+    b.login("staff1")
+    pid = b.new_patient("Ann Test", gender="female", birth="1990-01-01")
+    data = bundle(person(), cancer())
+    assert "notice=uploaded" in upload(b, pid, data, "ann.json").headers["location"]
+    clinic = c.app.state.clinic  # type: ignore[attr-defined]
+    real = Clinic._same_upload
+    calls: list[int] = []
+
+    def late(self: Clinic, s: Any, patient_id: int, digest: str) -> Any:
+        calls.append(patient_id)
+        return None if len(calls) == 1 else real(self, s, patient_id, digest)
+
+    monkeypatch.setattr(Clinic, "_same_upload", late)
+    with clinic.read() as s:
+        staff = s.scalar(select(User).where(User.username == "staff1"))
+    got = clinic.add_upload(staff, pid, "ann.json", data)
+    assert got.status == "duplicate" and len(calls) == 2
+    assert len(_uploads(c, pid)) == 1

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ...engine import evaluate
@@ -326,16 +327,29 @@ class Clinic:
         bytes) is that upload, not a second one. A file whose Patient differs from the clinic
         patient, or that names none, waits for staff to confirm it (``confirm_upload``) and is
         not read until then; otherwise the patient is screened again."""
-        digest = hashlib.sha256(data).hexdigest()
         if inspected is None:
             inspected = inspect_upload(data, filename, self.ruleset())
+        try:
+            return self._add_upload(actor, patient_id, filename, data, complete, inspected)
+        except IntegrityError:
+            # the same file stored for this patient by a request that committed in between
+            # (PostgreSQL runs them at once; the unique index on live uploads refuses the
+            # second): that one is the upload, and this attempt finds it
+            return self._add_upload(actor, patient_id, filename, data, complete, inspected)
+
+    def _same_upload(self, s: Session, patient_id: int, digest: str) -> UploadedRecord | None:
+        return s.scalar(select(UploadedRecord).where(
+            UploadedRecord.patient_id == patient_id, UploadedRecord.sha256 == digest,
+            UploadedRecord.status.in_(LIVE_STATUSES)))
+
+    def _add_upload(self, actor: User, patient_id: int, filename: str, data: bytes,
+                    complete: bool, inspected: Inspected) -> UploadOutcome:
+        digest = hashlib.sha256(data).hexdigest()
         with self.write() as s:
             patient = s.get(Patient, patient_id)
             if patient is None:
                 raise ClinicError("No such patient.")
-            same = s.scalar(select(UploadedRecord).where(
-                UploadedRecord.patient_id == patient_id, UploadedRecord.sha256 == digest,
-                UploadedRecord.status.in_(LIVE_STATUSES)))
+            same = self._same_upload(s, patient_id, digest)
             if same is not None:
                 self.audit(s, actor.username, "record.upload-duplicate", f"Patient/{patient_id}",
                            upload=same.id, sha256=digest)
