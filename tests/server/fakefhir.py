@@ -67,7 +67,10 @@ def search(resources: list[dict[str, Any]], rtype: str, params: dict[str, str]
 
 
 def make_app(resources: list[dict[str, Any]], page_size: int = 100) -> Starlette:
-    """``app.state.delay`` (seconds) slows every answer; ``app.state.log`` records calls."""
+    """``app.state.delay`` (seconds) slows every answer; ``app.state.log`` records calls;
+    ``app.state.answers`` maps a resource type (or ``"*"``) to a canned (status, JSON body)
+    answer for every request on it; ``app.state.next_base`` puts ``next`` links on another
+    base URL (another server)."""
 
     async def handle(request: Request) -> Response:
         app.state.log.append((request.url.path, str(request.url.query),
@@ -75,6 +78,11 @@ def make_app(resources: list[dict[str, Any]], page_size: int = 100) -> Starlette
         if app.state.delay:
             await asyncio.sleep(app.state.delay)
         parts = request.path_params["path"].strip("/").split("/")
+        canned = app.state.answers.get(parts[0], app.state.answers.get("*"))
+        if canned is not None:
+            status, body = canned
+            return Response(orjson.dumps(body), status_code=status,
+                            media_type="application/fhir+json")
         if len(parts) == 2:
             for r in resources:
                 if r["resourceType"] == parts[0] and r.get("id") == parts[1]:
@@ -95,13 +103,24 @@ def make_app(resources: list[dict[str, Any]], page_size: int = 100) -> Starlette
         if offset + count < len(hits):
             nxt = {**params, "_offset": str(offset + count), "_count": str(count)}
             base = str(request.url).split("?")[0]
+            if app.state.next_base:
+                base = app.state.next_base.rstrip("/") + "/" + parts[0]
             bundle["link"].append({"relation": "next", "url": f"{base}?{urlencode(nxt)}"})
         return Response(orjson.dumps(bundle), media_type="application/fhir+json")
 
     app = Starlette(routes=[Route("/fhir/{path:path}", handle)])
     app.state.delay = 0.0
     app.state.log = []
+    app.state.answers = {}
+    app.state.next_base = None
     return app
+
+
+def reset(app: Starlette) -> None:
+    app.state.delay = 0.0
+    app.state.log.clear()
+    app.state.answers = {}
+    app.state.next_base = None
 
 
 def prefetch_for(resources: list[dict[str, Any]], patient_id: str,
@@ -120,4 +139,25 @@ def prefetch_for(resources: list[dict[str, Any]], patient_id: str,
         hits = search(resources, parts[0], params)
         out[key] = {"resourceType": "Bundle", "type": "searchset", "total": len(hits),
                     "entry": [{"resource": r} for r in hits]}
+    return out
+
+
+def paged_prefetch(resources: list[dict[str, Any]], patient_id: str, templates: dict[str, str],
+                   next_base: str, page_size: int) -> dict[str, Any]:
+    """``prefetch_for`` as an EHR that sends only each search's first page, with a ``next``
+    link on ``next_base`` in the fake server's own paging form."""
+    out = prefetch_for(resources, patient_id, templates)
+    for key, tmpl in templates.items():
+        value = out[key]
+        if not isinstance(value, dict) or value.get("resourceType") != "Bundle":
+            continue
+        entries = value["entry"]
+        if len(entries) <= page_size:
+            continue
+        value["entry"] = entries[:page_size]
+        path, _, query = tmpl.replace("{{context.patientId}}", patient_id).partition("?")
+        params = dict(p.split("=", 1) for p in query.split("&") if p)
+        params.update({"_offset": str(page_size), "_count": str(page_size)})
+        value["link"] = [{"relation": "next",
+                          "url": f"{next_base.rstrip('/')}/{path}?{urlencode(params)}"}]
     return out

@@ -2,6 +2,9 @@
 
 Pages follow ``Bundle.link[next]`` only on the same server (the bearer token must never go
 elsewhere) and up to a page limit; a slow server yields a partial result, not a hung hook.
+Whatever ends a key's fetch early (an HTTP error, a 404, a ``next`` link to another server, the
+page limit, the deadline) is that key's ``problem``: its kind of data is then incomplete, and
+the pages read before it are still screened.
 """
 
 from __future__ import annotations
@@ -22,10 +25,24 @@ _TOKEN = re.compile(r"\{\{\s*context\.(\w+)\s*\}\}")
 
 
 @dataclass
+class FetchJob:
+    """What to fetch for one prefetch key: a query relative to ``fhirServer``, or an absolute
+    URL on it (the ``next`` page of a paged prefetch), with the pages already read."""
+
+    url: str
+    pages_done: int = 0
+
+
+@dataclass
+class KeyFetch:
+    pages: list[bytes] = field(default_factory=list)  # raw JSON pages read, in order
+    problem: str | None = None  # why the key is incomplete (short, no PHI), None when whole
+    outcome: str = "ok"  # for metrics: ok, error, timeout, truncated, not-followed
+
+
+@dataclass
 class FetchResult:
-    payloads: dict[str, list[bytes]] = field(default_factory=dict)  # key -> raw JSON pages
-    failed: dict[str, str] = field(default_factory=dict)  # key -> short reason (no PHI)
-    truncated: list[str] = field(default_factory=list)
+    keys: dict[str, KeyFetch] = field(default_factory=dict)
 
 
 def render_template(template: str, context: dict[str, Any]) -> str | None:
@@ -44,43 +61,47 @@ def render_template(template: str, context: dict[str, Any]) -> str | None:
     return None if missing else out
 
 
-def _same_server(url: str, base: str) -> bool:
+def same_server(url: str, base: str) -> bool:
     u, b = urlsplit(url), urlsplit(base)
     return (u.scheme, u.netloc) == (b.scheme, b.netloc) and u.path.startswith(b.path.rstrip("/"))
 
 
-async def _fetch_one(client: httpx.AsyncClient, base: str, query: str, headers: dict[str, str],
-                     page_limit: int, key: str, out: FetchResult) -> None:
-    url: str | None = f"{base.rstrip('/')}/{query.lstrip('/')}"
-    pages: list[bytes] = []
-    n = 0
+async def _fetch_one(client: httpx.AsyncClient, base: str, job: FetchJob,
+                     headers: dict[str, str], page_limit: int, out: KeyFetch) -> None:
+    """Pages are added to ``out`` as they come, so a deadline keeps what was read."""
+    url: str | None = (job.url if job.url.startswith(("https://", "http://"))
+                       else f"{base.rstrip('/')}/{job.url.lstrip('/')}")
+    n = job.pages_done
     while url is not None:
+        if not same_server(url, base):  # the bearer token never leaves fhirServer
+            out.problem, out.outcome = "next page on another server not followed", "not-followed"
+            return
         if n >= page_limit:
-            out.truncated.append(key)
-            break
+            out.problem = f"more pages than the page limit ({page_limit}); the rest was not read"
+            out.outcome = "truncated"
+            return
         resp = await client.get(url, headers=headers)
         n += 1
-        if resp.status_code == 404:
-            break
-        if resp.status_code >= 400:
-            out.failed[key] = f"HTTP {resp.status_code}"
+        if resp.status_code >= 300:
+            what = {404: " (not found)", 401: " (unauthorized)", 403: " (forbidden)"}.get(
+                resp.status_code, " (redirect not followed)" if resp.status_code < 400 else "")
+            out.problem, out.outcome = f"HTTP {resp.status_code}{what}", "error"
             return
         body = resp.content
-        pages.append(body)
         url = None
         try:  # only the paging links: the reader decodes each page itself, once
             head = _PAGE.decode(body)
         except msgspec.ValidationError:
-            continue  # not a Bundle: no next page; the reader says what is wrong with it
+            out.pages.append(body)  # not a Bundle: no next page; the reader says what it is
+            continue
         except msgspec.DecodeError:
-            out.failed[key] = "response is not JSON"
+            out.problem, out.outcome = "the answer is not JSON", "error"
             return
+        out.pages.append(body)
         if head.resourceType == "Bundle":
             for link in head.link or ():
-                if link.relation == "next" and link.url and _same_server(link.url, base):
+                if link.relation == "next" and link.url:
                     url = link.url
-    if pages:
-        out.payloads[key] = pages
 
 
 class _Link(msgspec.Struct):
@@ -97,28 +118,35 @@ _PAGE = msgspec.json.Decoder(_Page)
 
 
 async def fetch_all(client: httpx.AsyncClient, base: str, token: str | None,
-                    queries: dict[str, str], *, deadline_s: float,
+                    jobs: dict[str, FetchJob], *, deadline_s: float,
                     page_limit: int) -> FetchResult:
-    """Run every query concurrently; whatever is unfinished at the deadline is reported as
-    failed ("timeout") and the rest is returned."""
-    out = FetchResult()
+    """Run every key's fetch concurrently; what is unfinished at the deadline keeps the pages
+    it read and is reported as a timeout."""
+    out = FetchResult({k: KeyFetch() for k in jobs})
     headers = {"Accept": "application/fhir+json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    tasks = {k: asyncio.ensure_future(_fetch_one(client, base, q, headers, page_limit, k, out))
-             for k, q in queries.items()}
+    tasks = {k: asyncio.ensure_future(_fetch_one(client, base, job, headers, page_limit,
+                                                 out.keys[k]))
+             for k, job in jobs.items()}
     if not tasks:
         return out
     _done, pending = await asyncio.wait(tasks.values(), timeout=deadline_s)
     for t in pending:
         t.cancel()
     for k, t in tasks.items():
+        kf = out.keys[k]
         if t in pending:
-            out.failed[k] = "timeout"
-            out.payloads.pop(k, None)
+            kf.problem = f"timeout: no complete answer within {deadline_s:g} s"
+            kf.outcome = "timeout"
         elif t.exception() is not None:
             exc = t.exception()
-            out.failed[k] = type(exc).__name__
+            if isinstance(exc, httpx.TimeoutException):
+                kf.problem, kf.outcome = "timeout", "timeout"
+            elif isinstance(exc, httpx.ConnectError):
+                kf.problem, kf.outcome = "could not connect", "error"
+            else:
+                kf.problem, kf.outcome = f"fetch failed ({type(exc).__name__})", "error"
             log.warning("FHIR fetch for %s failed: %s", k, type(exc).__name__)
     if pending:
         await asyncio.gather(*pending, return_exceptions=True)

@@ -22,7 +22,8 @@ _CALL_DOC: dict[str, Any] = {
                        "context": {"type": "object"}, "fhirServer": {"type": "string"},
                        "fhirAuthorization": {"type": "object"},
                        "prefetch": {"type": "object"}}}}}},
-    "responses": {"412": {"description": "No prefetch and no fhirServer to fetch from"},
+    "responses": {"412": {"description": "No usable data: no prefetch and no fhirServer, "
+                                          "or every prefetch key and FHIR query failed"},
                   "401": {"description": "Missing or invalid client JWT"}},
 }
 

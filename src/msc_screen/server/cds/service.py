@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,18 +13,24 @@ import httpx
 import msgspec
 from sqlalchemy import func, select
 
-from ...fhir.reader import ReadResult, read_bytes
-from ...fhir.record import build_records
+from ...fhir.record import RecordBuilder
 from ...model import Assessment, KindCoverage, PatientRecord
-from ...render.cards import assessment_cards, notice_card
+from ...render.cards import (
+    COVERAGE_RULE,
+    assessment_cards,
+    coverage_card,
+    foreign_card,
+    notice_card,
+)
 from ...store import Database
 from ...store.models import CdsFeedback
 from ..config import Settings
-from ..problems import ApiProblem
-from ..screening import notes_extractor, records_or_400, resolve_ruleset
+from ..problems import ApiProblem, issue
+from ..screening import notes_extractor, resolve_ruleset
 from .auth import AuthError, DbReplayCache, JwtVerifier, load_clients
-from .fhir_fetch import FetchResult, fetch_all, render_template
+from .fhir_fetch import FetchJob, KeyFetch, fetch_all, render_template, same_server
 from .orders import MscOrderMatcher
+from .prefetch import ValueRead, add_to_builder, named, read_value
 
 log = logging.getLogger("msc_screen.server.cds")
 
@@ -68,6 +74,96 @@ class ServiceDef:
     def discovery(self) -> dict[str, Any]:
         return {"hook": self.hook, "title": self.title, "description": self.description,
                 "id": self.id, "prefetch": self.prefetch}
+
+
+@dataclass
+class KeyState:
+    """One prefetch key: what the EHR sent, what fhirServer answered, and what that says about
+    its kind of data."""
+
+    key: str
+    kind: str | None  # knowledge/coverage.yaml kind (services.json "coverage")
+    search: bool  # a search (a Bundle, complete when it ran), not a read of one resource
+    answered: bool = False  # data, null, or a search that ran (even if it found nothing)
+    empty: bool = False  # null: the EHR has no data
+    paged: bool = False  # a paged prefetch whose next pages came from fhirServer
+    missing: str | None = None  # not sent and not fetched: why
+    prefetched: ValueRead | None = None
+    fetched: list[ValueRead] = field(default_factory=list)
+    replaced: ValueRead | None = None  # an incomplete prefetch that a refetch replaced
+    problems: list[str] = field(default_factory=list)  # the key's own (fetch) problems
+
+    @property
+    def reads(self) -> list[ValueRead]:
+        return ([self.prefetched] if self.prefetched is not None else []) + self.fetched
+
+    @property
+    def kept(self) -> int:
+        return sum(v.kept for v in self.reads)
+
+    def settle_fetch(self, kf: KeyFetch, patient_id: str) -> None:
+        n = len(kf.pages)
+        pages = [read_value(page, f"fhirServer:{self.key}" if n == 1 else
+                            f"fhirServer:{self.key}[page {i + 1}]", patient_id)
+                 for i, page in enumerate(kf.pages)]
+        for v in pages:
+            v.next_url = None  # the fetch followed (or refused) the links itself
+        if self.paged:
+            self.fetched = pages
+            if kf.problem:
+                self.problems.append(f"fhirServer: {kf.problem}")
+        elif self.prefetched is not None:  # a refetch of an incomplete prefetch
+            if kf.problem is None and pages and not any(v.problems for v in pages):
+                self.replaced, self.prefetched, self.fetched = self.prefetched, None, pages
+            else:
+                why = kf.problem or "; ".join(p for v in pages for p in v.problems)
+                self.problems.append(f"refetch from fhirServer failed ({why or 'no answer'})")
+        else:
+            self.fetched = pages
+            self.answered = kf.problem is None
+            if kf.problem:
+                self.problems.append(f"fhirServer: {kf.problem}")
+
+    def all_problems(self) -> list[str]:
+        out = [f"{'prefetch' if v.source.startswith('prefetch.') else 'fhirServer'}: {p}"
+               for v in self.reads for p in v.problems]
+        return list(dict.fromkeys(out + self.problems))
+
+    def status(self) -> str:
+        if self.all_problems():
+            return "incomplete"
+        return "provided" if self.answered else "not-provided"
+
+    @property
+    def usable(self) -> bool:
+        return self.kept > 0 or self.status() == "provided"
+
+    def reason(self) -> str:
+        return "; ".join(self.all_problems()) or self.missing or (
+            "null (no data)" if self.empty else "searched")
+
+    def foreign(self) -> list[tuple[str, list[str]]]:
+        vs = ([self.replaced] if self.replaced is not None else []) + self.reads
+        return [(v.source, v.foreign) for v in vs if v.foreign]
+
+    def unreadable(self) -> list[tuple[str, list[str]]]:
+        return [(v.source, v.unreadable) for v in self.reads if v.unreadable]
+
+
+@dataclass
+class Gathered:
+    records: list[PatientRecord]
+    states: dict[str, KeyState]
+    declared: dict[str, KindCoverage] = field(default_factory=dict)
+
+    def foreign(self) -> list[str]:
+        """``prefetch.conditions: Condition/a, Condition/b`` per value holding them."""
+        return [f"{src}: {', '.join(named(items))}" for st in self.states.values()
+                for src, items in st.foreign()]
+
+    def unreadable(self) -> list[str]:
+        return [f"{src}: {item}" for st in self.states.values()
+                for src, items in st.unreadable() for item in named(items)]
 
 
 def _decode_error(exc: msgspec.MsgspecError, what: str) -> ApiProblem:
@@ -148,98 +244,140 @@ class CdsService:
                                  code="required", expression="context.draftOrders")
             if not self.orders.msc_orders(req.context["draftOrders"]):
                 return {"cards": []}
-        results, fetched = await self._gather(svc, req)
-        a = self._screen(results, patient_id, self._coverage(svc, req, fetched))
+        got = await self._gather(svc, req, patient_id)
+        a = self._screen(got.records, patient_id, got.declared)
         label = f"msc-screen {a.ruleset.get('version', '')}".strip()
-        cards = assessment_cards(a, rules_url=rules_url, hook_instance=req.hookInstance,
-                                 source_label=label, override_reasons=self.override_reasons)
-        for notice in (_incomplete_notice(fetched, label, rules_url),
-                       _warnings_notice(a, label, rules_url)):
-            if notice is not None:
-                cards.append(notice)
+        cov = coverage_card(a, left_out=got.unreadable(), rules_url=rules_url,
+                            hook_instance=req.hookInstance, source_label=label)
+        cards = [] if cov is None else [cov]
+        foreign = got.foreign()
+        if foreign:
+            cards.append(foreign_card(a, foreign, source_label=label, url=rules_url))
+        cards += assessment_cards(a, rules_url=rules_url, hook_instance=req.hookInstance,
+                                  source_label=label, override_reasons=self.override_reasons,
+                                  skip_rules=(COVERAGE_RULE,) if cov is not None else ())
+        notice = _warnings_notice(a, label, rules_url)
+        if notice is not None:
+            cards.append(notice)
         return {"cards": cards}
 
-    async def _gather(self, svc: ServiceDef, req: CdsRequest
-                      ) -> tuple[list[ReadResult], FetchResult | None]:
-        results: list[ReadResult] = []
-        missing: dict[str, str] = {}
+    async def _gather(self, svc: ServiceDef, req: CdsRequest, patient_id: str) -> Gathered:
+        """Every prefetch key read, fetched, followed or refetched, judged as data coverage,
+        and the patient's resources in one record builder. 412 when nothing usable came."""
         prefetch = req.prefetch or {}
+        server = req.fhirServer
+        if server is not None and not server.startswith(("https://", "http://")):
+            raise ApiProblem(400, "fhirServer must be an http(s) URL", code="value",
+                             expression="fhirServer")
+        if not server and not any(k in prefetch for k in svc.prefetch):
+            raise ApiProblem(412, "no prefetch data and no fhirServer to fetch from; "
+                             "send the prefetch keys listed in discovery or fhirServer "
+                             "with fhirAuthorization", code="required", expression="prefetch")
+        states: dict[str, KeyState] = {}
+        jobs: dict[str, FetchJob] = {}
         for key, template in svc.prefetch.items():
+            st = states[key] = KeyState(key, self.coverage_of.get(key), "?" in template)
+            query = render_template(template, req.context)
             raw = prefetch.get(key)
             if raw is None:
-                query = render_template(template, req.context)
-                if query is not None:
-                    missing[key] = query
+                if server and query is not None:
+                    jobs[key] = FetchJob(query)
+                else:
+                    st.missing = ("not sent, and no fhirServer to fetch it from"
+                                  if query is not None else
+                                  "not sent, and its template needs context the call lacks")
                 continue
             data = bytes(raw)
             if data.strip() == b"null":
-                continue  # the client says: no data
-            results.append(read_bytes(data, f"prefetch.{key}"))
-        if not missing:
-            return results, None
-        if not req.fhirServer:
-            if not results and len(missing) == len(svc.prefetch):
-                raise ApiProblem(412, "no prefetch data and no fhirServer to fetch from; "
-                                 "send the prefetch keys listed in discovery or fhirServer "
-                                 "with fhirAuthorization", code="required",
-                                 expression="prefetch")
-            return results, FetchResult(failed={k: "not provided" for k in missing})
-        if not req.fhirServer.startswith(("https://", "http://")):
-            raise ApiProblem(400, "fhirServer must be an http(s) URL", code="value",
-                             expression="fhirServer")
-        token = (req.fhirAuthorization or {}).get("access_token")
-        fetched = await fetch_all(self.http, req.fhirServer,
-                                  token if isinstance(token, str) else None, missing,
-                                  deadline_s=self.settings.fhir_deadline_s,
-                                  page_limit=self.settings.fhir_page_limit)
-        for key, pages in fetched.payloads.items():
-            for i, data in enumerate(pages):
-                name = f"fhirServer:{key}" if len(pages) == 1 else f"fhirServer:{key}[page {i + 1}]"
-                results.append(read_bytes(data, name))
-        if self.metrics is not None:
-            count = self.metrics.fhir_fetch
-            for _ in fetched.payloads:
-                count.labels("ok").inc()
-            for why in fetched.failed.values():
-                count.labels("timeout" if why == "timeout" else "error").inc()
-            for _ in fetched.truncated:
-                count.labels("truncated").inc()
-        return results, fetched
-
-    def _coverage(self, svc: ServiceDef, req: CdsRequest, fetched: FetchResult | None
-                  ) -> dict[str, KindCoverage]:
-        """What each prefetch key says about its kind of data: answered (the search ran, even
-        if it found nothing) → provided; failed or cut at the page limit → incomplete."""
-        out: dict[str, KindCoverage] = {}
-        failed = dict(fetched.failed) if fetched is not None else {}
-        for key in fetched.truncated if fetched is not None else ():
-            failed.setdefault(key, "more pages than the page limit")
-        prefetch = req.prefetch or {}
-        for key in svc.prefetch:
-            kind = self.coverage_of.get(key)
-            if kind is None:
+                st.answered, st.empty = True, True  # the EHR says: no data
                 continue
-            if key in failed:
-                out[kind] = KindCoverage("incomplete", f"{key}: {failed[key]}")
-            elif (key in prefetch or (fetched is not None and key in fetched.payloads)) and (
-                    out.get(kind) is None):
-                out[kind] = KindCoverage("provided", f"{key}: searched")
+            v = read_value(data, f"prefetch.{key}", patient_id)
+            st.prefetched = v
+            st.answered = True
+            if v.next_url is not None:
+                on_server = bool(server) and same_server(v.next_url, server or "")
+                if on_server and not v.problems:
+                    jobs[key] = FetchJob(v.next_url, pages_done=1)  # a paged prefetch
+                    st.paged = True
+                    continue
+                if not on_server:
+                    v.problems.append("next page on another server not followed" if server
+                                      else "next page not followed (no fhirServer to fetch "
+                                      "it from)")
+            if v.problems and server and query is not None:
+                jobs[key] = FetchJob(query)  # the prefetch is incomplete: ask fhirServer
+        if jobs and server:
+            token = (req.fhirAuthorization or {}).get("access_token")
+            fetched = await fetch_all(self.http, server, token if isinstance(token, str)
+                                      else None, jobs, deadline_s=self.settings.fhir_deadline_s,
+                                      page_limit=self.settings.fhir_page_limit)
+            for key, kf in fetched.keys.items():
+                states[key].settle_fetch(kf, patient_id)
+                if self.metrics is not None:
+                    self.metrics.fhir_fetch.labels(kf.outcome).inc()
+        ruleset = resolve_ruleset(self.settings)
+        builder = RecordBuilder.for_ruleset(ruleset)
+
+        def probe() -> RecordBuilder:
+            return RecordBuilder.for_ruleset(ruleset)
+
+        for st in states.values():
+            for v in st.reads:
+                add_to_builder(builder, v, probe)
+        got = Gathered(builder.finish(), states)
+        for st in states.values():  # counts and key names only: no patient data in logs
+            n_foreign = sum(len(x) for _s, x in st.foreign())
+            n_bad = sum(len(x) for _s, x in st.unreadable())
+            if n_foreign or n_bad:
+                log.warning("CDS prefetch key %s: %d resource(s) of another patient and %d "
+                            "unreadable left out", st.key, n_foreign, n_bad)
+        if not any(st.usable for st in states.values()):
+            raise ApiProblem(
+                412, "no usable data: every prefetch key and FHIR query failed",
+                issues=[issue(f"{st.key}: {st.reason()}", code="incomplete",
+                              expression=f"prefetch.{st.key}") for st in states.values()])
+        got.declared = self._declared(states)
+        return got
+
+    def _declared(self, states: dict[str, KeyState]) -> dict[str, KindCoverage]:
+        """Per kind of data, what its prefetch keys say: any key incomplete → incomplete (a
+        kind searched by several keys, some not sent, too); every key answered → provided, even
+        when the search found nothing (a read, such as the Patient, provides only what it
+        returns); none answered → not provided."""
+        by_kind: dict[str, list[KeyState]] = {}
+        for st in states.values():
+            if st.kind is not None:
+                by_kind.setdefault(st.kind, []).append(st)
+        out: dict[str, KindCoverage] = {}
+        for kind, sts in by_kind.items():
+            status = {st.key: st.status() for st in sts}
+            short = [st for st in sts if status[st.key] != "provided"]
+            why = "; ".join(f"{st.key}: {st.reason()}" for st in short)
+            if any(v == "incomplete" for v in status.values()) or (
+                    short and len(short) < len(sts)):
+                out[kind] = KindCoverage("incomplete", why)
+            elif short:
+                out[kind] = KindCoverage("not-provided", why)
+            elif all(st.search for st in sts):
+                out[kind] = KindCoverage("provided", "; ".join(f"{st.key}: searched"
+                                                               for st in sts))
+            elif not any(st.kept for st in sts):
+                out[kind] = KindCoverage("not-provided", "; ".join(
+                    f"{st.key}: {'null' if st.empty else 'nothing returned'}" for st in sts))
         return out
 
-    def _screen(self, results: list[ReadResult], patient_id: str,
-                declared: dict[str, KindCoverage] | None = None) -> Assessment:
+    def _screen(self, records: list[PatientRecord], patient_id: str,
+                declared: dict[str, KindCoverage]) -> Assessment:
         from ...engine import evaluate
 
         ruleset = resolve_ruleset(self.settings)
-        record = _pick(records_or_400(results, ruleset), patient_id)
+        # only context.patientId's record: everything else was left out as another patient's
+        record = next((r for r in records if r.id == patient_id), None)
         if record is None:
-            stub = read_bytes(msgspec.json.encode({"resourceType": "Patient", "id": patient_id}),
-                              "context.patientId")
-            # nothing read refers to this id (else it would have a record): the stub alone
-            records, _ = build_records([stub], ruleset)
-            record = _pick(records, patient_id) or PatientRecord(id=patient_id)
-        for kind, cov in (declared or {}).items():
-            if record.declared.get(kind, cov).status != "incomplete":
+            record = PatientRecord(id=patient_id)  # nothing read about the patient
+        for kind, cov in declared.items():
+            mine = record.declared.get(kind)
+            if mine is None or mine.status != "incomplete":
                 record.declared[kind] = cov
         day = self.settings.clock().date()
         return evaluate(record, ruleset, day, notes_extractor())
@@ -273,27 +411,6 @@ class CdsService:
             if service_id:
                 q = q.where(CdsFeedback.service_id == service_id)
             return int(s.scalar(q) or 0)
-
-
-def _pick(records: list[PatientRecord], patient_id: str) -> PatientRecord | None:
-    for r in records:
-        if r.id == patient_id:
-            return r
-    return records[0] if len(records) == 1 else None
-
-
-def _incomplete_notice(fetched: FetchResult | None, label: str, url: str
-                       ) -> dict[str, Any] | None:
-    if fetched is None or not (fetched.failed or fetched.truncated):
-        return None
-    parts = [f"- {k}: {why}" for k, why in sorted(fetched.failed.items())]
-    parts += [f"- {k}: more pages than the page limit; the rest was not read"
-              for k in fetched.truncated]
-    detail = ("Some of the patient's data could not be obtained, so this screening may miss "
-              "a contraindication. Review the chart before ordering IV MSC therapy.\n\n"
-              + "\n".join(parts))
-    return notice_card("Screening incomplete: some patient data could not be fetched",
-                       detail, source_label=label, url=url, indicator="warning")
 
 
 def _warnings_notice(a: Assessment, label: str, url: str) -> dict[str, Any] | None:
