@@ -312,6 +312,9 @@ class PatientRecord:
     # what the door knows about coverage: a kind declared complete (a Bulk export, the EHR's
     # successful search) is provided even with nothing in it; a failed fetch is incomplete
     declared: dict[str, KindCoverage] = field(default_factory=dict)
+    # data that cannot be right (conflicting duplicate Patients, impossible ages): read by the
+    # knowledge base's data-quality rule, so data errors lean toward review, never reassure
+    data_issues: list[str] = field(default_factory=list)
 
 
 class Mention(Struct, frozen=True):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from msc_screen import limits
 from msc_screen.errors import InputError
 from msc_screen.fhir import reader
 from msc_screen.fhir.reader import read_file, slurp
@@ -43,12 +44,13 @@ def test_size_limit_names_the_file_and_reads_nothing(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     p = tmp_path / "big.json"
     p.write_bytes(b"{}" * 100)
-    monkeypatch.setattr(reader, "MAX_BYTES", 10)
+    monkeypatch.setattr(limits, "_active", limits.BATCH.with_overrides({"input_bytes": 10}))
     with pytest.raises(InputError) as exc:
         slurp(p)
     assert str(p) in str(exc.value) and "200 bytes" in str(exc.value)
+    assert "input_bytes" in str(exc.value) and "MSC_SCREEN_LIMIT_INPUT_BYTES" in str(exc.value)
     result = read_file(p)
-    assert result.error is not None and "split exports" in result.error.reason
+    assert result.error is not None and "exceeds the limit input_bytes" in result.error.reason
 
 
 def test_empty_and_unreadable_files_are_errors_not_tracebacks(tmp_path: Path) -> None:

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import msgspec
 
+from .. import limits as _limits
 from ..engine.safety_net import SafetyNet, safety_net
 from ..errors import InputError
+from ..limits import LimitExceeded
 from ..model import (
     AllergyItem,
     AnswerItem,
@@ -213,8 +216,8 @@ def _owner(res: Any, url_to_pid: dict[str, str]) -> str | None:
     return url_to_pid.get(r) or patient_id_of(r)
 
 
-def _age_date(birth: DateRange | None, age: FQuantity | None) -> DateRange | None:
-    if age is None or age.value is None or birth is None:
+def _years(age: FQuantity) -> float | None:
+    if age.value is None:
         return None
     unit = (age.code or age.unit or "a").lower()
     years = age.value
@@ -224,6 +227,22 @@ def _age_date(birth: DateRange | None, age: FQuantity | None) -> DateRange | Non
         years = age.value / 52
     elif unit in ("d", "day", "days"):
         years = age.value / 365.25
+    return years
+
+
+def _possible_age(age: FQuantity | None) -> bool:
+    """An age a date can be computed from: finite, not negative, within the calendar (the
+    plausible-age bound is the knowledge base's data-quality rule, not this)."""
+    years = _years(age) if age is not None else None
+    return years is None or (math.isfinite(years) and 0 <= years < 8000)
+
+
+def _age_date(birth: DateRange | None, age: FQuantity | None) -> DateRange | None:
+    if age is None or birth is None:
+        return None
+    years = _years(age)
+    if years is None or not _possible_age(age) or birth.lo.year + int(years) > 9998:
+        return None  # reported as a data issue when converted; the onset stays unknown
     return add_years(birth, years)
 
 
@@ -303,6 +322,7 @@ class _Pending:
     net: SafetyNet | None = None
     seen: dict[str | None, dict[str, int]] = field(default_factory=dict)  # patient -> kinds
     skipped: SkipCounts | None = None  # with an ``on_skip`` hook: what it is told
+    clashes: dict[str, set[str]] = field(default_factory=dict)  # pid -> conflicting fields
 
 
 class RecordBuilder:
@@ -327,6 +347,7 @@ class RecordBuilder:
         self._records: dict[str, PatientRecord] = {}
         self.errors: list[InputError] = []
         self.shared_warnings: list[str] = []
+        self._clashed: dict[str, set[str]] = {}  # pid -> Patient fields two sources disagree on
 
     @classmethod
     def for_ruleset(cls, ruleset: Any, on_skip: SkipHook | None = None) -> RecordBuilder:
@@ -344,7 +365,13 @@ class RecordBuilder:
             self._reject(result, exc)
             return False
         except RecursionError:
-            self._reject(result, InputError(result.source, "nested too deeply"))
+            lim = _limits.current()
+            self._reject(result, LimitExceeded(result.source, "depth", lim.depth, "nesting"))
+            return False
+        except (ValueError, OverflowError, TypeError, ArithmeticError) as exc:
+            # a value no conversion anticipated: the file is rejected, named, never a crash
+            self._reject(result, InputError(result.source, "unreadable value "
+                                            f"({type(exc).__name__}: {str(exc)[:120]})"))
             return False
         self._commit(pending, result.source)
         return True
@@ -387,7 +414,11 @@ class RecordBuilder:
                 if not pid:
                     conv.where = "Patient/?"
                     raise conv.err("Patient without id or fullUrl", "id")
-                pend.patients[pid] = res
+                first = pend.patients.setdefault(pid, res)
+                if first is not res:  # the same Patient twice in one input
+                    clash = _patient_clash(first, res)
+                    if clash:
+                        pend.clashes.setdefault(pid, set()).update(clash)
                 if full_url:
                     url_to_pid[full_url] = pid
                 url_to_pid[f"Patient/{pid}"] = pid
@@ -433,7 +464,7 @@ class RecordBuilder:
                 if kind == "skipped":  # a medication use its Medication's code filtered out
                     mine = cast(SkipCounts, skipped).setdefault(pid, {})
                     mine[item] = mine.get(item, 0) + 1
-                elif keep or kind == "warning":
+                elif keep or kind in ("warning", "data_issue"):
                     pend.items.append((pid, kind, item))
         # validate patient fields now, so a bad birthDate rejects the file
         for pid, res in pend.patients.items():
@@ -470,23 +501,53 @@ class RecordBuilder:
         for pid, res in pend.patients.items():
             rec = self._record(pid)
             rec.seen["Patient"] = rec.seen.get("Patient", 0) + 1
+            gender = (res.gender or "").strip().lower() or None
+            birth = parse_date(res.birthDate) if res.birthDate else None
+            clash = set(pend.clashes.get(pid, ()))
+            if rec.has_patient_resource:  # a Patient of the same id in an earlier source
+                if gender and rec.gender and gender != rec.gender:
+                    clash.add("gender")
+                if birth and rec.birth_date and birth != rec.birth_date:
+                    clash.add("birthDate")
+                gender = gender or rec.gender
+                birth = birth or rec.birth_date
             rec.has_patient_resource = True
-            rec.gender = (res.gender or "").strip().lower() or None
-            rec.birth_date = parse_date(res.birthDate) if res.birthDate else None
+            rec.gender = gender
+            rec.birth_date = birth
             rec.deceased = bool(res.deceasedBoolean) or res.deceasedDateTime is not None
             rec.deceased_date = parse_date(res.deceasedDateTime) if res.deceasedDateTime else None
             if source not in rec.sources:
                 rec.sources.append(source)
+            if clash or pid in self._clashed:
+                self._conflict(rec, clash, source)
         for pid, kind, item in pend.items:
             rec = self._record(pid)
             if source not in rec.sources:
                 rec.sources.append(source)
             if kind == "warning":
                 rec.warnings.append(item)
+            elif kind == "data_issue":
+                rec.data_issues.append(item)
             else:
                 getattr(rec, kind).append(item)
         if pend.skipped and self.on_skip is not None:
             self.on_skip(pend.skipped)
+
+    def _conflict(self, rec: PatientRecord, clash: set[str], source: str) -> None:
+        """Two Patient resources of one id disagree: neither value is trusted (unknown sex
+        and age apply every rule conservatively) and the data-quality rule asks for review."""
+        known = self._clashed.setdefault(rec.id, set())
+        new = clash - known
+        known |= clash
+        if "gender" in known:
+            rec.gender = None
+        if "birthDate" in known:
+            rec.birth_date = None
+        if new:
+            msg = (f"Patient/{rec.id} is recorded more than once with conflicting "
+                   f"{' and '.join(sorted(new))} (latest in {source}); neither value was used")
+            rec.data_issues.append(msg)
+            rec.warnings.append(msg)
 
     def finish(self) -> list[PatientRecord]:
         """Resolve onsets given as ages (needs the birth date, which may come from another
@@ -541,6 +602,18 @@ def _condition(res: Any, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, Any
     if not item.codings and not item.text:
         yield "warning", f"{conv.where} has no code; it could not be screened"
         return
+    for fld in ("onsetAge", "abatementAge"):
+        if not _possible_age(getattr(res, fld)):
+            msg = (f"{conv.where} {fld} is not a possible age; the "
+                   f"{'onset' if fld == 'onsetAge' else 'abatement'} is taken as unknown")
+            yield "data_issue", msg
+            yield "warning", msg
+    for fld in ("onsetRange", "abatementRange"):
+        r = getattr(res, fld)
+        if r is not None and not (_possible_age(r.low) and _possible_age(r.high)):
+            msg = f"{conv.where} {fld} holds an age that is not possible; taken as unknown"
+            yield "data_issue", msg
+            yield "warning", msg
     if (onset is None and (res.onsetAge or res.onsetRange)) or (
         abatement is None and (res.abatementAge or res.abatementRange)
     ):
@@ -683,7 +756,13 @@ def _document(res: Any, conv: _Conv, pend: _Pending) -> Iterable[tuple[str, Any]
                            f"content[{i}].attachment.data") from None
         texts.append(raw.decode("utf-8", errors="replace"))
     if texts:
-        yield "notes", NoteItem(reference=conv.where, text="\n\n".join(texts), date=date)
+        text = "\n\n".join(texts)
+        cap = _limits.current().string_chars
+        if len(text) > cap:
+            raise LimitExceeded(conv.source, "string_chars", cap,
+                                f"document text of {len(text):,} characters", line=conv.line,
+                                resource=conv.where, field="content.attachment.data")
+        yield "notes", NoteItem(reference=conv.where, text=text, date=date)
 
 
 def _answer_values(a: Any, conv: _Conv, fld: str) -> list[Any]:
@@ -713,14 +792,19 @@ def _questionnaire_response(res: Any, conv: _Conv, pend: _Pending
     items = res.item or []
     authored = conv.date(res.authored, "authored")
 
-    def walk(items: list[FQRItem], path: str) -> Iterable[tuple[str, Any]]:
+    depth_cap = _limits.current().depth
+
+    def walk(items: list[FQRItem], path: str, depth: int = 1) -> Iterable[tuple[str, Any]]:
+        if depth > depth_cap:
+            raise LimitExceeded(conv.source, "depth", depth_cap, "questionnaire items nesting",
+                                line=conv.line, resource=conv.where, field="item")
         for i, it in enumerate(items):
             fld = f"{path}[{i}]"
             vals: list[Any] = []
             for j, a in enumerate(it.answer or ()):
                 vals.extend(_answer_values(a, conv, f"{fld}.answer[{j}]"))
                 if a.item:
-                    yield from walk(a.item, f"{fld}.answer[{j}].item")
+                    yield from walk(a.item, f"{fld}.answer[{j}].item", depth + 1)
             if it.linkId and vals:
                 ref = f"{conv.where}#{it.linkId}"
                 shown = ", ".join(_show(v) for v in vals)
@@ -732,7 +816,7 @@ def _questionnaire_response(res: Any, conv: _Conv, pend: _Pending
                         yield "notes", NoteItem(reference=ref, text=v, date=authored,
                                                 content_type="text/x-questionnaire-answer")
             if it.item:
-                yield from walk(it.item, f"{fld}.item")
+                yield from walk(it.item, f"{fld}.item", depth + 1)
 
     yield from walk(items, "item")
 
@@ -786,6 +870,17 @@ _CODE_OF: dict[type[FBase], tuple[Any, str, bool]] = {
 }
 for _cls in _MedicationUse.__subclasses__():
     _CODE_OF[_cls] = (_med_code, "medication", True)
+
+
+def _patient_clash(a: Any, b: Any) -> set[str]:
+    """Fields on which two Patient resources of one id disagree (both recorded, different)."""
+    out = set()
+    ga, gb = (a.gender or "").strip().lower(), (b.gender or "").strip().lower()
+    if ga and gb and ga != gb:
+        out.add("gender")
+    if a.birthDate and b.birthDate and a.birthDate.strip() != b.birthDate.strip():
+        out.add("birthDate")
+    return out
 
 
 def build_records(results: Iterable[ReadResult],
