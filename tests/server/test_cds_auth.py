@@ -37,8 +37,16 @@ def _reason(resp) -> str:
 
 
 def test_spec_example_jwt_verifies_with_spec_key():
-    clients = load_clients(json.dumps([{"iss": SPEC_ISS, "jwks": SPEC_PUBLIC_JWKS}]))
+    """The spec's token lives 3.5 years: refused by the default one-hour cap, accepted by a
+    client entry that allows it (issue 13: token lifetime is capped)."""
+    aud = "https://cds.example.org/cds-services/some-service"
     during = dt.datetime(2014, 1, 1, tzinfo=dt.UTC).timestamp()
+    capped = JwtVerifier(load_clients(json.dumps([{"iss": SPEC_ISS, "jwks": SPEC_PUBLIC_JWKS}])),
+                         clock=lambda: during)
+    with pytest.raises(AuthError, match="lifetime"):
+        asyncio.run(capped.verify(f"Bearer {SPEC_JWT}", aud))
+    clients = load_clients(json.dumps([{"iss": SPEC_ISS, "jwks": SPEC_PUBLIC_JWKS,
+                                        "max_lifetime_s": 120_000_000}]))
     v = JwtVerifier(clients, clock=lambda: during)
     claims = asyncio.run(v.verify(f"Bearer {SPEC_JWT}",
                                   "https://cds.example.org/cds-services/some-service"))

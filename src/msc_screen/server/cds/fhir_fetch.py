@@ -12,15 +12,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 import msgspec
 
+from .fhir_base import same_server
+
 log = logging.getLogger("msc_screen.server.fhir")
 
+# A page as sent, and after Content-Encoding gzip (the clinic profile of msc_screen.limits:
+# MSC_SCREEN_LIMIT_PAGE_BYTES / _PAGE_DECOMPRESSED_BYTES override them when that module is there).
+PAGE_BYTES = 16 * 1024 * 1024
+PAGE_DECOMPRESSED_BYTES = 64 * 1024 * 1024
 _TOKEN = re.compile(r"\{\{\s*context\.(\w+)\s*\}\}")
 
 
@@ -61,11 +68,6 @@ def render_template(template: str, context: dict[str, Any]) -> str | None:
     return None if missing else out
 
 
-def same_server(url: str, base: str) -> bool:
-    u, b = urlsplit(url), urlsplit(base)
-    return (u.scheme, u.netloc) == (b.scheme, b.netloc) and u.path.startswith(b.path.rstrip("/"))
-
-
 async def _fetch_one(client: httpx.AsyncClient, base: str, job: FetchJob,
                      headers: dict[str, str], page_limit: int, out: KeyFetch) -> None:
     """Pages are added to ``out`` as they come, so a deadline keeps what was read."""
@@ -80,14 +82,16 @@ async def _fetch_one(client: httpx.AsyncClient, base: str, job: FetchJob,
             out.problem = f"more pages than the page limit ({page_limit}); the rest was not read"
             out.outcome = "truncated"
             return
-        resp = await client.get(url, headers=headers)
+        status, body, problem = await read_page(client, url, headers)
         n += 1
-        if resp.status_code >= 300:
-            what = {404: " (not found)", 401: " (unauthorized)", 403: " (forbidden)"}.get(
-                resp.status_code, " (redirect not followed)" if resp.status_code < 400 else "")
-            out.problem, out.outcome = f"HTTP {resp.status_code}{what}", "error"
+        if problem is not None:
+            out.problem, out.outcome = problem, "error"
             return
-        body = resp.content
+        if status >= 300:
+            what = {404: " (not found)", 401: " (unauthorized)", 403: " (forbidden)"}.get(
+                status, " (redirect not followed)" if status < 400 else "")
+            out.problem, out.outcome = f"HTTP {status}{what}", "error"
+            return
         url = None
         try:  # only the paging links: the reader decodes each page itself, once
             head = _PAGE.decode(body)
@@ -102,6 +106,58 @@ async def _fetch_one(client: httpx.AsyncClient, base: str, job: FetchJob,
             for link in head.link or ():
                 if link.relation == "next" and link.url:
                     url = link.url
+
+
+def page_limits() -> tuple[int, int]:
+    """(bytes as sent, bytes decoded) for one fetched page."""
+    try:
+        from ... import limits  # the hardening work's one limits module, where present
+
+        lim = limits.profile("clinic")
+    except (ImportError, AttributeError, KeyError, ValueError):
+        return PAGE_BYTES, PAGE_DECOMPRESSED_BYTES
+    return (int(getattr(lim, "page_bytes", PAGE_BYTES)),
+            int(getattr(lim, "page_decompressed_bytes", PAGE_DECOMPRESSED_BYTES)))
+
+
+def _human(n: int) -> str:
+    return f"{n / 2**20:g} MiB" if n >= 2**20 else f"{n} bytes"
+
+
+async def read_page(client: httpx.AsyncClient, url: str, headers: dict[str, str]
+                    ) -> tuple[int, bytes, str | None]:
+    """(status, decoded body, problem) of one GET, read as a stream against the page limits:
+    a page past them (as sent, or after gzip) stops being read at the limit, and says so."""
+    raw_cap, cap = page_limits()
+    async with client.stream("GET", url, headers=headers) as resp:
+        if resp.status_code >= 300:
+            return resp.status_code, b"", None
+        enc = resp.headers.get("content-encoding", "identity").strip().lower()
+        if enc not in ("identity", "gzip", "x-gzip"):
+            return resp.status_code, b"", f"unsupported Content-Encoding {enc[:20]!r}"
+        gz = zlib.decompressobj(wbits=31) if enc != "identity" else None
+        parts: list[bytes] = []
+        got = total = 0
+        async for chunk in resp.aiter_raw():
+            got += len(chunk)
+            if got > raw_cap:
+                return resp.status_code, b"", (f"page larger than {_human(raw_cap)} "
+                                               "(MSC_SCREEN_LIMIT_PAGE_BYTES); not read")
+            while chunk:
+                try:
+                    piece = chunk if gz is None else gz.decompress(chunk, cap - total + 1)
+                except zlib.error:
+                    return resp.status_code, b"", "corrupt gzip data"
+                chunk = gz.unconsumed_tail if gz is not None else b""
+                total += len(piece)
+                if total > cap:
+                    return resp.status_code, b"", (
+                        f"page larger than {_human(cap)} once decompressed "
+                        "(MSC_SCREEN_LIMIT_PAGE_DECOMPRESSED_BYTES); not read")
+                parts.append(piece)
+                if gz is not None and gz.eof:
+                    break
+        return resp.status_code, b"".join(parts), None
 
 
 class _Link(msgspec.Struct):
@@ -123,7 +179,7 @@ async def fetch_all(client: httpx.AsyncClient, base: str, token: str | None,
     """Run every key's fetch concurrently; what is unfinished at the deadline keeps the pages
     it read and is reported as a timeout."""
     out = FetchResult({k: KeyFetch() for k in jobs})
-    headers = {"Accept": "application/fhir+json"}
+    headers = {"Accept": "application/fhir+json", "Accept-Encoding": "gzip"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     tasks = {k: asyncio.ensure_future(_fetch_one(client, base, job, headers, page_limit,

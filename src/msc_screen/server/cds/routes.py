@@ -67,8 +67,8 @@ async def discovery(request: Request) -> JsonResponse:
 async def call_service(request: Request, service_id: str) -> JsonResponse:
     """Call a CDS service: returns `{"cards": [...]}` (empty when nothing is found)."""
     cds = _cds(request)
-    await cds.authenticate(request.headers.get("authorization"), _audience(request))
-    result = await cds.call(service_id, await _body(request), _rules_url(request))
+    caller = await cds.authenticate(request.headers.get("authorization"), _audience(request))
+    result = await cds.call(service_id, await _body(request), _rules_url(request), caller)
     metrics = request.app.state.metrics
     for card in result["cards"]:
         metrics.cards.labels(service_id if service_id in cds.services else "?",
@@ -81,6 +81,6 @@ async def call_service(request: Request, service_id: str) -> JsonResponse:
 async def feedback(request: Request, service_id: str) -> JsonResponse:
     """Store the EHR's feedback on cards (accepted / overridden)."""
     cds = _cds(request)
-    iss = await cds.authenticate(request.headers.get("authorization"), _audience(request))
-    n = cds.feedback(service_id, await _body(request), iss)
+    caller = await cds.authenticate(request.headers.get("authorization"), _audience(request))
+    n = cds.feedback(service_id, await _body(request), caller.iss if caller else None)
     return JsonResponse({"stored": n})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +27,20 @@ from ...store.models import CdsFeedback
 from ..config import Settings
 from ..problems import ApiProblem, issue
 from ..screening import notes_extractor, resolve_ruleset
-from .auth import AuthError, DbReplayCache, JwtVerifier, load_clients
-from .fhir_fetch import FetchJob, KeyFetch, fetch_all, render_template, same_server
+from .auth import AuthError, Caller, DbReplayCache, JwtVerifier
+from .clients import load_clients, published_key_warnings
+from .fhir_base import FhirServerRefused, check_fhir_server, same_server
+from .fhir_fetch import FetchJob, fetch_all, render_template
+from .gather import Gathered, KeyState, declared_coverage
 from .orders import MscOrderMatcher
-from .prefetch import ValueRead, add_to_builder, named, read_value
+from .prefetch import add_to_builder, read_value
 
 log = logging.getLogger("msc_screen.server.cds")
+# httpx logs every request URL at INFO (the EHR's host and the patient id) and httpcore every
+# header at DEBUG (the bearer token): neither is logged unless a deployment lowers these itself.
+for _name in ("httpx", "httpcore"):
+    if logging.getLogger(_name).level < logging.WARNING:
+        logging.getLogger(_name).setLevel(logging.WARNING)
 
 SERVICES_FILE = Path(__file__).with_name("services.json")
 ORDER_HOOKS = ("order-select", "order-sign")
@@ -76,96 +84,6 @@ class ServiceDef:
                 "id": self.id, "prefetch": self.prefetch}
 
 
-@dataclass
-class KeyState:
-    """One prefetch key: what the EHR sent, what fhirServer answered, and what that says about
-    its kind of data."""
-
-    key: str
-    kind: str | None  # knowledge/coverage.yaml kind (services.json "coverage")
-    search: bool  # a search (a Bundle, complete when it ran), not a read of one resource
-    answered: bool = False  # data, null, or a search that ran (even if it found nothing)
-    empty: bool = False  # null: the EHR has no data
-    paged: bool = False  # a paged prefetch whose next pages came from fhirServer
-    missing: str | None = None  # not sent and not fetched: why
-    prefetched: ValueRead | None = None
-    fetched: list[ValueRead] = field(default_factory=list)
-    replaced: ValueRead | None = None  # an incomplete prefetch that a refetch replaced
-    problems: list[str] = field(default_factory=list)  # the key's own (fetch) problems
-
-    @property
-    def reads(self) -> list[ValueRead]:
-        return ([self.prefetched] if self.prefetched is not None else []) + self.fetched
-
-    @property
-    def kept(self) -> int:
-        return sum(v.kept for v in self.reads)
-
-    def settle_fetch(self, kf: KeyFetch, patient_id: str) -> None:
-        n = len(kf.pages)
-        pages = [read_value(page, f"fhirServer:{self.key}" if n == 1 else
-                            f"fhirServer:{self.key}[page {i + 1}]", patient_id)
-                 for i, page in enumerate(kf.pages)]
-        for v in pages:
-            v.next_url = None  # the fetch followed (or refused) the links itself
-        if self.paged:
-            self.fetched = pages
-            if kf.problem:
-                self.problems.append(f"fhirServer: {kf.problem}")
-        elif self.prefetched is not None:  # a refetch of an incomplete prefetch
-            if kf.problem is None and pages and not any(v.problems for v in pages):
-                self.replaced, self.prefetched, self.fetched = self.prefetched, None, pages
-            else:
-                why = kf.problem or "; ".join(p for v in pages for p in v.problems)
-                self.problems.append(f"refetch from fhirServer failed ({why or 'no answer'})")
-        else:
-            self.fetched = pages
-            self.answered = kf.problem is None
-            if kf.problem:
-                self.problems.append(f"fhirServer: {kf.problem}")
-
-    def all_problems(self) -> list[str]:
-        out = [f"{'prefetch' if v.source.startswith('prefetch.') else 'fhirServer'}: {p}"
-               for v in self.reads for p in v.problems]
-        return list(dict.fromkeys(out + self.problems))
-
-    def status(self) -> str:
-        if self.all_problems():
-            return "incomplete"
-        return "provided" if self.answered else "not-provided"
-
-    @property
-    def usable(self) -> bool:
-        return self.kept > 0 or self.status() == "provided"
-
-    def reason(self) -> str:
-        return "; ".join(self.all_problems()) or self.missing or (
-            "null (no data)" if self.empty else "searched")
-
-    def foreign(self) -> list[tuple[str, list[str]]]:
-        vs = ([self.replaced] if self.replaced is not None else []) + self.reads
-        return [(v.source, v.foreign) for v in vs if v.foreign]
-
-    def unreadable(self) -> list[tuple[str, list[str]]]:
-        return [(v.source, v.unreadable) for v in self.reads if v.unreadable]
-
-
-@dataclass
-class Gathered:
-    records: list[PatientRecord]
-    states: dict[str, KeyState]
-    declared: dict[str, KindCoverage] = field(default_factory=dict)
-
-    def foreign(self) -> list[str]:
-        """``prefetch.conditions: Condition/a, Condition/b`` per value holding them."""
-        return [f"{src}: {', '.join(named(items))}" for st in self.states.values()
-                for src, items in st.foreign()]
-
-    def unreadable(self) -> list[str]:
-        return [f"{src}: {item}" for st in self.states.values()
-                for src, items in st.unreadable() for item in named(items)]
-
-
 def _decode_error(exc: msgspec.MsgspecError, what: str) -> ApiProblem:
     msg = str(exc)
     field = msg.rsplit("at `", 1)[1].rstrip("`") if "at `" in msg else None
@@ -185,7 +103,10 @@ class CdsService:
         self.override_reasons: list[dict[str, str]] = data["overrideReasons"]
         self.coverage_of: dict[str, str] = data.get("coverage", {})  # prefetch key -> kind
         self.orders = MscOrderMatcher.load(settings.msc_orders_file)
-        self.verifier = JwtVerifier(load_clients(settings.cds_clients_source()),
+        clients = load_clients(settings.cds_clients_source())
+        for line in published_key_warnings(clients):
+            log.warning("%s", line)
+        self.verifier = JwtVerifier(clients,
                                     clock=lambda: settings.clock().timestamp(),
                                     leeway_s=settings.jwt_leeway_s,
                                     replay=DbReplayCache(db) if settings.shared_replay_cache
@@ -199,20 +120,20 @@ class CdsService:
         await self.http.aclose()
 
     # -- security -----------------------------------------------------------------------
-    async def authenticate(self, authorization: str | None, audience: str) -> str | None:
-        """The caller's ``iss`` (None under --insecure-no-auth); 401 otherwise."""
+    async def authenticate(self, authorization: str | None, audience: str) -> Caller | None:
+        """Who called (None under --insecure-no-auth); 401 otherwise."""
         if self.settings.insecure_no_auth:
             return None
         if not self.verifier.clients:
             raise ApiProblem(401, "no trusted CDS clients are configured (--cds-clients)",
                              code="security", headers={"WWW-Authenticate": "Bearer"})
         try:
-            claims = await self.verifier.verify(authorization, audience)
+            caller, _claims = await self.verifier.verify_caller(authorization, audience)
         except AuthError as exc:
             log.info("CDS call refused: %s", exc)
             raise ApiProblem(401, str(exc), code="security",
                              headers={"WWW-Authenticate": "Bearer"}) from None
-        return str(claims["iss"])
+        return caller
 
     # -- discovery ----------------------------------------------------------------------
     def discovery(self) -> dict[str, Any]:
@@ -225,7 +146,8 @@ class CdsService:
         return svc
 
     # -- hook call ----------------------------------------------------------------------
-    async def call(self, service_id: str, raw: bytes, rules_url: str) -> dict[str, Any]:
+    async def call(self, service_id: str, raw: bytes, rules_url: str,
+                   caller: Caller | None = None) -> dict[str, Any]:
         svc = self.service(service_id)
         try:
             req = _REQUEST.decode(raw)
@@ -244,7 +166,7 @@ class CdsService:
                                  code="required", expression="context.draftOrders")
             if not self.orders.msc_orders(req.context["draftOrders"]):
                 return {"cards": []}
-        got = await self._gather(svc, req, patient_id)
+        got = await self._gather(svc, req, patient_id, caller)
         a = self._screen(got.records, patient_id, got.declared)
         label = f"msc-screen {a.ruleset.get('version', '')}".strip()
         cov = coverage_card(a, left_out=got.unreadable(), rules_url=rules_url,
@@ -261,14 +183,19 @@ class CdsService:
             cards.append(notice)
         return {"cards": cards}
 
-    async def _gather(self, svc: ServiceDef, req: CdsRequest, patient_id: str) -> Gathered:
+    async def _gather(self, svc: ServiceDef, req: CdsRequest, patient_id: str,
+                      caller: Caller | None) -> Gathered:
         """Every prefetch key read, fetched, followed or refetched, judged as data coverage,
         and the patient's resources in one record builder. 412 when nothing usable came."""
         prefetch = req.prefetch or {}
         server = req.fhirServer
-        if server is not None and not server.startswith(("https://", "http://")):
-            raise ApiProblem(400, "fhirServer must be an http(s) URL", code="value",
-                             expression="fhirServer")
+        if server is not None:
+            try:
+                await check_fhir_server(server, caller.client.fhir_servers
+                                        if caller is not None else None)
+            except FhirServerRefused as exc:
+                raise ApiProblem(400, f"fhirServer refused: {exc}", code="security",
+                                 expression="fhirServer") from None
         if not server and not any(k in prefetch for k in svc.prefetch):
             raise ApiProblem(412, "no prefetch data and no fhirServer to fetch from; "
                              "send the prefetch keys listed in discovery or fhirServer "
@@ -336,35 +263,8 @@ class CdsService:
                 412, "no usable data: every prefetch key and FHIR query failed",
                 issues=[issue(f"{st.key}: {st.reason()}", code="incomplete",
                               expression=f"prefetch.{st.key}") for st in states.values()])
-        got.declared = self._declared(states)
+        got.declared = declared_coverage(states)
         return got
-
-    def _declared(self, states: dict[str, KeyState]) -> dict[str, KindCoverage]:
-        """Per kind of data, what its prefetch keys say: any key incomplete → incomplete (a
-        kind searched by several keys, some not sent, too); every key answered → provided, even
-        when the search found nothing (a read, such as the Patient, provides only what it
-        returns); none answered → not provided."""
-        by_kind: dict[str, list[KeyState]] = {}
-        for st in states.values():
-            if st.kind is not None:
-                by_kind.setdefault(st.kind, []).append(st)
-        out: dict[str, KindCoverage] = {}
-        for kind, sts in by_kind.items():
-            status = {st.key: st.status() for st in sts}
-            short = [st for st in sts if status[st.key] != "provided"]
-            why = "; ".join(f"{st.key}: {st.reason()}" for st in short)
-            if any(v == "incomplete" for v in status.values()) or (
-                    short and len(short) < len(sts)):
-                out[kind] = KindCoverage("incomplete", why)
-            elif short:
-                out[kind] = KindCoverage("not-provided", why)
-            elif all(st.search for st in sts):
-                out[kind] = KindCoverage("provided", "; ".join(f"{st.key}: searched"
-                                                               for st in sts))
-            elif not any(st.kept for st in sts):
-                out[kind] = KindCoverage("not-provided", "; ".join(
-                    f"{st.key}: {'null' if st.empty else 'nothing returned'}" for st in sts))
-        return out
 
     def _screen(self, records: list[PatientRecord], patient_id: str,
                 declared: dict[str, KindCoverage]) -> Assessment:
