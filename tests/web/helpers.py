@@ -145,8 +145,10 @@ def baseline_answers(overrides: dict[str, str] | None = None) -> dict[str, str]:
     from msc_screen.questionnaire import build_form
 
     out: dict[str, str] = {}
-    for q in build_form().questions:
-        if not q.required or q.enable_when:
+    form = build_form()
+    for q in form.questions:
+        # conditions on the pre-filled patient items (sex, age) are met for this patient
+        if not q.required or any(ew.question not in form.context_ids for ew in q.enable_when):
             continue
         if q.type == "boolean":
             out[q.link_id] = "false"

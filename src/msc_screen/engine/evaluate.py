@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Protocol
 
+import msgspec
+
 from ..knowledge.compiled import CompiledRule, CompiledRuleset
 from ..model import (
     DECISIONS,
@@ -237,7 +239,22 @@ def decide(findings: tuple[Finding, ...]) -> Decision:
     return worst
 
 
-def _note_mentions(notes: list[NoteItem], extractor: NotesExtractor | None
+QUESTIONNAIRE_ANSWER = "text/x-questionnaire-answer"
+
+
+def past_questions(ruleset: CompiledRuleset) -> frozenset[str]:
+    """The questions the knowledge base says are about the patient's history (``about:
+    past``): free text answering them is history, whatever its words."""
+    hit: frozenset[str] | None = ruleset.memo.get("past-questions")
+    if hit is None:
+        hit = frozenset(q.link_id for r in ruleset.rules for q in r.definition.questions
+                        if q.about == "past")
+        ruleset.memo["past-questions"] = hit
+    return hit
+
+
+def _note_mentions(notes: list[NoteItem], extractor: NotesExtractor | None,
+                   past: frozenset[str] = frozenset()
                    ) -> tuple[dict[str, list[tuple[Mention, str]]], list[dict[str, object]]]:
     mentions: dict[str, list[tuple[Mention, str]]] = {}
     docs: list[dict[str, object]] = []
@@ -247,6 +264,9 @@ def _note_mentions(notes: list[NoteItem], extractor: NotesExtractor | None
                          "reason": "no notes extractor is configured"})
             continue
         found = extractor.extract(n.text)
+        if (past and n.content_type == QUESTIONNAIRE_ANSWER
+                and n.reference.rpartition("#")[2] in past):
+            found = [msgspec.structs.replace(m, historical=True) for m in found]
         for m in found:
             mentions.setdefault(m.rule, []).append((m, n.reference))
         docs.append({"reference": n.reference, "status": "analysed", "mentions": len(found)})
@@ -290,7 +310,7 @@ def evaluate(
     """Screen one patient. Pure: same inputs, byte-identical ``Assessment.to_json()``."""
     birth = record.birth_date
     age = age_on(birth.lo, as_of) if birth is not None else None
-    mentions, docs = _note_mentions(record.notes, notes)
+    mentions, docs = _note_mentions(record.notes, notes, past_questions(ruleset))
     net = safety_net(ruleset)
     tokens = record_tokens(record, ruleset, mentions, net)
     coverage = record_coverage(record, ruleset, tokens)

@@ -472,7 +472,8 @@ def check_questions(kb: KnowledgeBase) -> Iterator[LintFinding]:
 def check_wording(kb: KnowledgeBase) -> Iterator[LintFinding]:
     """Patient-facing and summary text never says 'eligible' or 'cleared' (product.md)."""
     for rule in kb.rules.values():
-        texts = {"patient_text": rule.patient_text, "summary.present": rule.summary.present,
+        texts = {"patient_text": rule.patient_text, "patient_title": rule.patient_title or "",
+                 "summary.present": rule.summary.present,
                  "summary.absent": rule.summary.absent,
                  "summary.unknown": rule.summary.unknown or "", "rationale": rule.rationale}
         for name, text in texts.items():

@@ -187,6 +187,15 @@ class Question(_Strict):
     enable_when: list[EnableWhen] = []
     required: bool = False
     help: str | None = None
+    # what the answer describes: the patient's present state or their history. A free-text
+    # answer to a "past" question ("Breast cancer" after "Have you had cancer in the past?")
+    # is read as history by the notes matcher, never as a current mention.
+    about: Literal["current", "past"] = "current"
+    # accepted values (integer/decimal: min_value..max_value; date: not after the day it is
+    # answered when not_in_future), written into the FHIR Questionnaire and checked on the server
+    min_value: float | None = None
+    max_value: float | None = None
+    not_in_future: bool = False
 
 
 class Summaries(_Strict):
@@ -221,6 +230,9 @@ class RuleDef(_Strict):
     citations: list[str]
     attributes: Attributes
     seed_group: str | None = None  # which of the article's groups it encodes ("1a", "4", ...)
+    # the heading the patient's result page gives a finding, in plain words ("Cancer now or
+    # recent cancer treatment", not "Active malignancy"); the title is used when absent
+    patient_title: str | None = None
     applicability: Applicability = msgspec.field(default_factory=Applicability)
     parameters: dict[str, Parameter] = {}
     present_if: list[Criterion] = []
@@ -308,3 +320,18 @@ class PolicyDef(_Strict):
     title: str
     description: str
     rules: dict[str, RuleOverride] = {}
+
+
+class SignOffReason(_Strict):
+    """One of the standard reasons a physician picks when signing off a screening
+    (``signoff-reasons.yaml``); ``outcomes`` limits it to the outcomes it explains."""
+
+    code: str
+    text: str
+    outcomes: list[Literal["proceed-to-consultation", "not-a-candidate",
+                           "more-information-needed"]] = []
+
+
+class SignOffReasons(_Strict):
+    description: str | None = None
+    reasons: list[SignOffReason] = []

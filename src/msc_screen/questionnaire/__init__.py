@@ -12,6 +12,7 @@ from .response import (
     Answers,
     FieldError,
     answers_from_response,
+    context_answers,
     enabled_questions,
     parse_form,
     to_response,
@@ -19,5 +20,5 @@ from .response import (
 
 __all__ = [
     "QUESTIONNAIRE_ID", "QUESTIONNAIRE_URL", "Answers", "FieldError", "FormDef", "Section",
-    "answers_from_response", "build_form", "enabled_questions", "parse_form", "to_response",
+    "answers_from_response", "build_form", "context_answers", "enabled_questions", "parse_form", "to_response",
 ]

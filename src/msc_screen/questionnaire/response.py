@@ -7,6 +7,7 @@ re-evaluates every ``enableWhen`` here, and answers to disabled questions are dr
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +24,19 @@ class FieldError:
     message: str
 
 
-def _parse_value(q: Question, raw: str) -> Any:
-    """The typed value of one form field; raises ValueError with a plain-language message."""
+def _in_range(q: Question, v: float) -> None:
+    lo, hi = q.min_value, q.max_value
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        shown = [f"{x:g}" for x in (lo, hi) if x is not None]
+        if lo is not None and hi is not None:
+            raise ValueError(f"Enter a number from {shown[0]} to {shown[1]}.")
+        raise ValueError(f"Enter a number of at least {shown[0]}." if lo is not None
+                         else f"Enter a number of at most {shown[0]}.")
+
+
+def _parse_value(q: Question, raw: str, today: dt.date | None = None) -> Any:
+    """The typed value of one form field, within the question's range; raises ValueError
+    with a plain-language message."""
     raw = raw.strip()
     if q.type == "boolean":
         if raw in ("true", "yes"):
@@ -37,20 +49,29 @@ def _parse_value(q: Question, raw: str) -> Any:
             return raw
         raise ValueError("Choose one of the options.")
     if q.type == "integer":
-        try:
-            return int(raw)
-        except ValueError:
-            raise ValueError("Enter a whole number, for example 12.") from None
+        if not re.fullmatch(r"-?[0-9]{1,9}", raw):
+            raise ValueError("Enter a whole number, for example 12.")
+        n = int(raw)
+        _in_range(q, n)
+        return n
     if q.type == "decimal":
         try:
-            return float(raw)
+            x = float(raw)
         except ValueError:
             raise ValueError("Enter a number, for example 2.5.") from None
+        if x != x or abs(x) > 1e9:
+            raise ValueError("Enter a number, for example 2.5.")
+        _in_range(q, x)
+        return x
     if q.type == "date":
         try:
             day = dt.date.fromisoformat(raw)
         except ValueError:
             raise ValueError("Enter a date as year-month-day, for example 2024-03-01.") from None
+        if q.not_in_future and today is not None and day > today:
+            raise ValueError("Enter a date that is not in the future.")
+        if day.year < 1900:
+            raise ValueError("Enter a date after 1900.")
         return day.isoformat()
     if len(raw) > 2000:
         raise ValueError("Please keep this answer under 2,000 characters.")
@@ -76,8 +97,11 @@ def _compare(have: Any, op: str, want: Any) -> bool:
     return False
 
 
-def _condition_met(ew: EnableWhen, answers: Answers) -> bool:
+def _condition_met(ew: EnableWhen, answers: Answers, context: frozenset[str] = frozenset()
+                   ) -> bool:
     have = answers.get(ew.question)
+    if have is None and ew.question in context:
+        return True  # the clinic did not record it: missing sex or age never hides a question
     if ew.operator == "exists":
         wanted = True if ew.answer is None else bool(ew.answer)
         return (have is not None) == wanted
@@ -98,25 +122,45 @@ def _condition_met(ew: EnableWhen, answers: Answers) -> bool:
     return _compare(have, ew.operator, want if not isinstance(have, str) else str(want))
 
 
-def enabled_questions(form: FormDef, answers: Answers) -> list[Question]:
-    """Questions enabled by ``answers``, in order; a question whose trigger is itself
-    disabled is disabled too (its trigger's answer does not count)."""
-    live: Answers = {}
+def context_answers(gender: str | None, birth_date: str | None, today: dt.date) -> Answers:
+    """The pre-filled patient items (``patient-sex``, ``patient-age``) from the clinic's
+    demographics; what it did not record is left out."""
+    out: Answers = {}
+    if gender:
+        out["patient-sex"] = gender
+    if birth_date:
+        try:
+            b = dt.date.fromisoformat(birth_date)
+        except ValueError:
+            return out
+        out["patient-age"] = today.year - b.year - ((today.month, today.day) < (b.month, b.day))
+    return out
+
+
+def enabled_questions(form: FormDef, answers: Answers, context: Answers | None = None
+                      ) -> list[Question]:
+    """Questions enabled by ``answers`` (and the pre-filled ``context``), in order; a
+    question whose trigger is itself disabled is disabled too (its trigger's answer does not
+    count)."""
+    live: Answers = {k: v for k, v in (context or {}).items() if k in form.context_ids}
+    cids = form.context_ids
     out: list[Question] = []
     for q in form.questions:
-        if all(_condition_met(ew, live) for ew in q.enable_when):
+        if all(_condition_met(ew, live, cids) for ew in q.enable_when):
             out.append(q)
             if q.link_id in answers:
                 live[q.link_id] = answers[q.link_id]
     return out
 
 
-def parse_form(form: FormDef, data: Mapping[str, str], *, final: bool
-               ) -> tuple[Answers, list[FieldError]]:
+def parse_form(form: FormDef, data: Mapping[str, str], *, final: bool,
+               context: Answers | None = None, today: dt.date | None = None,
+               required_in: set[str] | None = None) -> tuple[Answers, list[FieldError]]:
     """Typed answers to the enabled questions in ``data`` (field name = link_id).
 
-    ``final`` enforces required questions; a partial save keeps whatever parses. Fields for
-    unknown or disabled questions are ignored."""
+    ``final`` enforces required questions (``required_in``: only those link ids, one page's);
+    a partial save keeps whatever parses. Fields for unknown or disabled questions are
+    ignored; values out of a question's range are errors."""
     raw: Answers = {}
     errors: list[FieldError] = []
     for q in form.questions:
@@ -124,14 +168,16 @@ def parse_form(form: FormDef, data: Mapping[str, str], *, final: bool
         if value is None or not str(value).strip():
             continue
         try:
-            raw[q.link_id] = _parse_value(q, str(value))
+            raw[q.link_id] = _parse_value(q, str(value), today)
         except ValueError as exc:
             errors.append(FieldError(q.link_id, str(exc)))
-    enabled = enabled_questions(form, raw)
+    enabled = enabled_questions(form, raw, context)
     answers = {q.link_id: raw[q.link_id] for q in enabled if q.link_id in raw}
     if final:
         bad = {e.link_id for e in errors}
         for q in enabled:
+            if required_in is not None and q.link_id not in required_in:
+                continue
             if q.required and q.link_id not in answers and q.link_id not in bad:
                 errors.append(FieldError(q.link_id, "Please answer this question."))
     enabled_ids = {q.link_id for q in enabled}
@@ -148,9 +194,10 @@ def _answer(q: Question, value: Any) -> dict[str, Any]:
 
 
 def to_response(form: FormDef, answers: Answers, *, response_id: str, patient_ref: str,
-                authored: dt.datetime, completed: bool) -> dict[str, Any]:
+                authored: dt.datetime, completed: bool, context: Answers | None = None
+                ) -> dict[str, Any]:
     """A QuestionnaireResponse holding only answers to enabled questions."""
-    enabled = {q.link_id for q in enabled_questions(form, answers)}
+    enabled = {q.link_id for q in enabled_questions(form, answers, context)}
     groups = []
     for s in form.sections:
         items = [{"linkId": q.link_id, "text": q.text, "answer": [_answer(q, answers[q.link_id])]}
