@@ -41,8 +41,10 @@ def assert_valid_response(body: dict[str, Any]) -> list[dict[str, Any]]:
                 for a in s.get("actions", ()):
                     assert a["type"] in ("create", "update", "delete")
                     assert isinstance(a["description"], str)
-                    if a["type"] == "create":
+                    if a["type"] in ("create", "update"):
                         assert a["resource"]["resourceType"]
+                    else:  # 2.0: a list of relative references to the resources to delete
+                        assert a["resourceId"] and all("/" in r for r in a["resourceId"])
         for o in c.get("overrideReasons", ()):
             assert o["code"] and o["system"] and o["display"]
         for link in c.get("links", ()):
@@ -62,14 +64,25 @@ def prefetched_resources(prefetch: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def expected_rules(resources: list[dict[str, Any]], as_of: Any) -> list[tuple[str, str]]:
+def expected_rules(resources: list[dict[str, Any]], as_of: Any,
+                   speaking_only: bool = True) -> list[tuple[str, str]]:
     """(rule, indicator) the engine itself finds present/unknown in the same resources, every
     kind of data searched (each prefetch key answered or fetched: what a search does not
-    return, the patient does not have)."""
+    return, the patient does not have). ``speaking_only``: the contraindication and
+    physician-review findings, each of which has a card of its own (issue 13: the rest share
+    one info card, shown on the order hooks)."""
     a = screen(resources, as_of=as_of, complete="all")
     sev = {"contraindicated": "critical", "physician-review": "warning"}
     return sorted((f.rule, sev.get(f.severity, "info")) for f in a.findings
-                  if f.status in ("present", "unknown"))
+                  if f.status in ("present", "unknown")
+                  and (not speaking_only or f.severity in sev))
+
+
+def info_rules(resources: list[dict[str, Any]], as_of: Any) -> list[str]:
+    """The rules the one info card lists (needs-information and recommendations)."""
+    a = screen(resources, as_of=as_of, complete="all")
+    return sorted(f.rule for f in a.findings if f.status in ("present", "unknown")
+                  and f.severity in ("needs-information", "recommendation"))
 
 
 def card_rules(cards: list[dict[str, Any]]) -> list[tuple[str, str]]:

@@ -108,11 +108,12 @@ def assert_not_reassuring(a: Assessment) -> None:
 
 
 def present_rules(resources: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """(rule, indicator) of the findings present in these resources, all kinds searched."""
+    """(rule, indicator) of the contraindication and review findings present in these
+    resources, all kinds searched: the findings with a card of their own on patient-view."""
     sev = {"contraindicated": "critical", "physician-review": "warning"}
     a = screen(resources, as_of=NOW.date(), complete="all")
-    return sorted((f.rule, sev.get(f.severity, "info")) for f in a.findings
-                  if f.status == "present")
+    return sorted((f.rule, sev[f.severity]) for f in a.findings
+                  if f.status == "present" and f.severity in sev)
 
 
 # -- OperationOutcome instead of data ------------------------------------------------------

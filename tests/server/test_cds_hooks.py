@@ -158,9 +158,10 @@ def test_nothing_found_gives_no_cards(client):
     assert r.json() == {"cards": []}
 
 
-def test_record_warnings_reach_the_clinician_as_a_card(client):
-    """A note linked by URL is not analysed: the screening says so instead of letting 'no
-    contraindication card' read as the whole picture."""
+def test_record_warnings_reach_the_clinician_when_an_order_is_in_play(client):
+    """A note linked by URL that cannot be fetched is not analysed: the screening says so on
+    the order hooks (in the one info card) instead of letting 'no contraindication card' read
+    as the whole picture; chart open stays quiet (issue 13: alert design)."""
     patient = {"resourceType": "Patient", "id": "young", "gender": "male",
                "birthDate": "2012-01-01"}
     note = {"resourceType": "DocumentReference", "id": "n1", "status": "current",
@@ -172,11 +173,18 @@ def test_record_warnings_reach_the_clinician_as_a_card(client):
     prefetch["patient"] = {"resourceType": "Bundle", "type": "collection",
                            "entry": [{"resource": patient}, {"resource": note}]}
     r = client.post(PV, json=request("young", prefetch=prefetch))
-    assert r.status_code == 200
+    assert r.status_code == 200 and r.json() == {"cards": []}
+    order = {"resourceType": "MedicationRequest", "id": "d1", "status": "draft",
+             "intent": "order", "medicationCodeableConcept": {"text": "MSC infusion"}}
+    body = request("young", prefetch=prefetch, hook="order-sign")
+    body["context"]["draftOrders"] = {"resourceType": "Bundle", "type": "collection",
+                                      "entry": [{"resource": order}]}
+    r = client.post("/cds-services/msc-screen-order-sign", json=body)
     cards = assert_valid_response(r.json())
-    assert len(cards) == 1 and cards[0]["indicator"] == "info"
-    assert "warning" in cards[0]["summary"]
-    assert "DocumentReference/n1 attachment 0 is not inline" in cards[0]["detail"]
+    info = [c for c in cards if c["indicator"] == "info"]
+    assert len(info) == 1, [c["summary"] for c in cards]
+    assert "DocumentReference/n1 attachment 0 is not inline" in info[0]["detail"]
+    assert "**MSC infusion**" in info[0]["detail"]
 
 
 def test_no_prefetch_and_no_server_is_412(client):

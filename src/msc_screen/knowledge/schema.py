@@ -315,11 +315,23 @@ class RuleOverride(_Strict):
     parameters: dict[str, Any] = {}
 
 
+class CdsPolicy(_Strict):
+    """Which CDS Hooks cards speak (server/cds): a committee's alert-burden decision, so it is
+    reviewed as data. Contraindication and physician-review findings always get a card."""
+
+    # needs-information findings and recommendations as one info card on patient-view (the
+    # order hooks always show it: an MSC order is then in play)
+    patient_view_info: bool = False
+    # the "screening incomplete" card on patient-view when data was missing or incomplete
+    patient_view_coverage: bool = True
+
+
 class PolicyDef(_Strict):
     name: str
     title: str
     description: str
     rules: dict[str, RuleOverride] = {}
+    cds: CdsPolicy = msgspec.field(default_factory=CdsPolicy)
 
 
 class SignOffReason(_Strict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,11 @@ from ...fhir.record import RecordBuilder
 from ...model import Assessment, KindCoverage, PatientRecord
 from ...render.cards import (
     COVERAGE_RULE,
+    ORDER_HOOKS,
+    CardContext,
     assessment_cards,
     coverage_card,
     foreign_card,
-    notice_card,
 )
 from ...store import Database
 from ...store.models import CdsFeedback
@@ -32,6 +34,7 @@ from .clients import load_clients, published_key_warnings
 from .fhir_base import FhirServerRefused, check_fhir_server, same_server
 from .fhir_fetch import FetchJob, fetch_all, render_template
 from .gather import Gathered, KeyState, declared_coverage
+from .orderables import load_orderables
 from .orders import MscOrderMatcher
 from .prefetch import add_to_builder, read_value
 
@@ -42,8 +45,8 @@ for _name in ("httpx", "httpcore"):
     if logging.getLogger(_name).level < logging.WARNING:
         logging.getLogger(_name).setLevel(logging.WARNING)
 
+ENV_ORDERABLES = "MSC_SCREEN_CDS_ORDERABLES"  # a site's copy of orderables.json
 SERVICES_FILE = Path(__file__).with_name("services.json")
-ORDER_HOOKS = ("order-select", "order-sign")
 
 
 class CdsRequest(msgspec.Struct):
@@ -103,6 +106,7 @@ class CdsService:
         self.override_reasons: list[dict[str, str]] = data["overrideReasons"]
         self.coverage_of: dict[str, str] = data.get("coverage", {})  # prefetch key -> kind
         self.orders = MscOrderMatcher.load(settings.msc_orders_file)
+        self.orderables = load_orderables(os.environ.get(ENV_ORDERABLES) or None)
         clients = load_clients(settings.cds_clients_source())
         for line in published_key_warnings(clients):
             log.warning("%s", line)
@@ -160,28 +164,79 @@ class CdsService:
         if not isinstance(patient_id, str) or not patient_id:
             raise ApiProblem(400, "context.patientId is required", code="required",
                              expression="context.patientId")
+        msc: list[dict[str, Any]] = []
         if svc.hook in ORDER_HOOKS:
             if "draftOrders" not in req.context:
                 raise ApiProblem(400, "context.draftOrders is required for " + svc.hook,
                                  code="required", expression="context.draftOrders")
-            if not self.orders.msc_orders(req.context["draftOrders"]):
+            selections = req.context.get("selections") if svc.hook == "order-select" else None
+            msc = self.orders.msc_orders(req.context["draftOrders"], selections)
+            if not msc:
+                msc = await self._msc_by_fetched_medication(req, selections, caller)
+            if not msc:
                 return {"cards": []}
         got = await self._gather(svc, req, patient_id, caller)
         a = self._screen(got.records, patient_id, got.declared)
+        record = next((r for r in got.records if r.id == patient_id), None)
+        return {"cards": self._cards(a, got, req, rules_url, msc,
+                                     record.gender if record is not None else None)}
+
+    async def _msc_by_fetched_medication(self, req: CdsRequest, selections: Any,
+                                         caller: Caller | None) -> list[dict[str, Any]]:
+        """Epic sends an order's product as ``medicationReference`` to a Medication that may
+        be neither contained nor in the Bundle: read it from fhirServer (same checks, same
+        deadline as the prefetch) and match its code."""
+        drafts = req.context["draftOrders"]
+        refs = self.orders.unresolved_medications(drafts, selections)
+        if not refs or not req.fhirServer:
+            return []
+        await self._check_server(req.fhirServer, caller)
+        token = (req.fhirAuthorization or {}).get("access_token")
+        jobs = {r: FetchJob(r) for r in refs[:10]}
+        fetched = await fetch_all(self.http, req.fhirServer, token if isinstance(token, str)
+                                  else None, jobs, deadline_s=self.settings.fhir_deadline_s,
+                                  page_limit=1)
+        meds: dict[str, Any] = {}
+        for ref, kf in fetched.keys.items():
+            try:
+                value = json.loads(kf.pages[0]) if kf.pages and kf.problem is None else None
+            except ValueError:
+                value = None
+            if isinstance(value, dict) and value.get("resourceType") == "Medication":
+                meds[ref] = value
+        return self.orders.msc_orders(drafts, selections, meds)
+
+    async def _check_server(self, server: str, caller: Caller | None) -> None:
+        try:
+            await check_fhir_server(server, caller.client.fhir_servers
+                                    if caller is not None else None)
+        except FhirServerRefused as exc:
+            raise ApiProblem(400, f"fhirServer refused: {exc}", code="security",
+                             expression="fhirServer") from None
+
+    def _cards(self, a: Assessment, got: Gathered, req: CdsRequest, rules_url: str,
+               msc: list[dict[str, Any]], sex: str | None) -> list[dict[str, Any]]:
+        """The hook's cards, as the policy's ``cds`` settings and the hook decide (README)."""
+        ruleset = resolve_ruleset(self.settings)
+        policy = ruleset.policy.cds
         label = f"msc-screen {a.ruleset.get('version', '')}".strip()
-        cov = coverage_card(a, left_out=got.unreadable(), rules_url=rules_url,
-                            hook_instance=req.hookInstance, source_label=label)
+        ctx = CardContext(rules_url, req.hookInstance, hook=req.hook, source_label=label,
+                          override_reasons=tuple(self.override_reasons),
+                          rationale=_rationales(ruleset), msc_orders=tuple(msc),
+                          show_info=True if policy.patient_view_info else None, sex=sex,
+                          orderables=self.orderables)
+        cov = None
+        if req.hook in ORDER_HOOKS or policy.patient_view_coverage:
+            cov = coverage_card(a, left_out=got.unreadable(), rules_url=rules_url,
+                                hook_instance=req.hookInstance, source_label=label)
         cards = [] if cov is None else [cov]
         foreign = got.foreign()
         if foreign:
             cards.append(foreign_card(a, foreign, source_label=label, url=rules_url))
         cards += assessment_cards(a, rules_url=rules_url, hook_instance=req.hookInstance,
-                                  source_label=label, override_reasons=self.override_reasons,
+                                  ctx=ctx, warnings=a.warnings,
                                   skip_rules=(COVERAGE_RULE,) if cov is not None else ())
-        notice = _warnings_notice(a, label, rules_url)
-        if notice is not None:
-            cards.append(notice)
-        return {"cards": cards}
+        return cards
 
     async def _gather(self, svc: ServiceDef, req: CdsRequest, patient_id: str,
                       caller: Caller | None) -> Gathered:
@@ -190,12 +245,7 @@ class CdsService:
         prefetch = req.prefetch or {}
         server = req.fhirServer
         if server is not None:
-            try:
-                await check_fhir_server(server, caller.client.fhir_servers
-                                        if caller is not None else None)
-            except FhirServerRefused as exc:
-                raise ApiProblem(400, f"fhirServer refused: {exc}", code="security",
-                                 expression="fhirServer") from None
+            await self._check_server(server, caller)
         if not server and not any(k in prefetch for k in svc.prefetch):
             raise ApiProblem(412, "no prefetch data and no fhirServer to fetch from; "
                              "send the prefetch keys listed in discovery or fhirServer "
@@ -313,15 +363,12 @@ class CdsService:
             return int(s.scalar(q) or 0)
 
 
-def _warnings_notice(a: Assessment, label: str, url: str) -> dict[str, Any] | None:
-    """The assessment's warnings (a note not analysed, a record without a code, …): without
-    them, few or no cards would read as the whole picture."""
-    if not a.warnings:
-        return None
-    detail = ("Parts of the record could not be used by the screening; read them before "
-              "relying on its result.\n\n" + "\n".join(f"- {w}" for w in a.warnings))
-    return notice_card(f"Screening read the record with {len(a.warnings)} warning(s)", detail,
-                       source_label=label, url=url, indicator="info")
+def _rationales(ruleset: Any) -> dict[str, str]:
+    memo: dict[str, str] | None = ruleset.memo.get("cds-rationales")
+    if memo is None:
+        memo = ruleset.memo["cds-rationales"] = {
+            rid: r.rationale for rid, r in ruleset.kb.rules.items()}
+    return memo
 
 
 __all__ = ["CdsService"]
