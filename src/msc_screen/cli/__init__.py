@@ -21,7 +21,8 @@ def _root() -> None:
 
 
 # Each module defines ``register(app)``; modules of doors not built yet are skipped.
-_DOORS = ("screen", "rules", "notes", "terminology", "batch", "synth", "serve", "audit", "demo")
+_DOORS = ("screen", "rules", "notes", "terminology", "batch", "synth", "serve", "audit", "demo",
+          "cds")
 
 
 def _register() -> None:

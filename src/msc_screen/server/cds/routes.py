@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -68,7 +69,20 @@ async def call_service(request: Request, service_id: str) -> JsonResponse:
     """Call a CDS service: returns `{"cards": [...]}` (empty when nothing is found)."""
     cds = _cds(request)
     caller = await cds.authenticate(request.headers.get("authorization"), _audience(request))
-    result = await cds.call(service_id, await _body(request), _rules_url(request), caller)
+    audit = cds.audit_for(service_id, caller)
+    t0 = time.perf_counter()
+    try:
+        result = await cds.call(service_id, await _body(request), _rules_url(request), caller,
+                                audit)
+    except ApiProblem as exc:
+        audit.status = exc.status
+        raise
+    else:
+        audit.cards = result["cards"]
+    finally:
+        audit.duration_ms = round((time.perf_counter() - t0) * 1000, 2)
+        if service_id in cds.services:
+            audit.record(cds.db)
     metrics = request.app.state.metrics
     for card in result["cards"]:
         metrics.cards.labels(service_id if service_id in cds.services else "?",

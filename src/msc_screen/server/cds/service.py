@@ -29,6 +29,7 @@ from ...store.models import CdsFeedback
 from ..config import Settings
 from ..problems import ApiProblem, issue
 from ..screening import notes_extractor, resolve_ruleset
+from .audit import CallAudit
 from .auth import AuthError, Caller, DbReplayCache, JwtVerifier
 from .clients import load_clients, published_key_warnings
 from .fhir_base import FhirServerRefused, check_fhir_server, same_server
@@ -150,8 +151,15 @@ class CdsService:
         return svc
 
     # -- hook call ----------------------------------------------------------------------
+    def audit_for(self, service_id: str, caller: Caller | None) -> CallAudit:
+        return CallAudit(service_id, self.settings.clock(),
+                         iss=caller.iss if caller else None,
+                         tenant=caller.tenant if caller else None,
+                         sub=caller.sub if caller else None)
+
     async def call(self, service_id: str, raw: bytes, rules_url: str,
-                   caller: Caller | None = None) -> dict[str, Any]:
+                   caller: Caller | None = None, audit: CallAudit | None = None
+                   ) -> dict[str, Any]:
         svc = self.service(service_id)
         try:
             req = _REQUEST.decode(raw)
@@ -161,6 +169,11 @@ class CdsService:
             raise ApiProblem(400, f"service {svc.id} answers hook {svc.hook!r}, not "
                              f"{req.hook[:40]!r}", code="value", expression="hook")
         patient_id = req.context.get("patientId")
+        if audit is not None:
+            audit.hook, audit.hook_instance = svc.hook, req.hookInstance
+            user = req.context.get("userId")
+            audit.user_id = user if isinstance(user, str) else None
+            audit.patient_id = patient_id if isinstance(patient_id, str) else None
         if not isinstance(patient_id, str) or not patient_id:
             raise ApiProblem(400, "context.patientId is required", code="required",
                              expression="context.patientId")
@@ -177,6 +190,9 @@ class CdsService:
                 return {"cards": []}
         got = await self._gather(svc, req, patient_id, caller)
         a = self._screen(got.records, patient_id, got.declared)
+        if audit is not None:
+            audit.decision = a.decision
+            audit.coverage = {k: v.status for k, v in a.coverage.items()}
         record = next((r for r in got.records if r.id == patient_id), None)
         return {"cards": self._cards(a, got, req, rules_url, msc,
                                      record.gender if record is not None else None)}
