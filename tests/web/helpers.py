@@ -88,7 +88,9 @@ class Browser:
         return int(r.headers["location"].rsplit("/", 1)[1])
 
     def invite(self, pid: int) -> str:
-        r = self.submit(f"/clinic/patients/{pid}", f"/clinic/patients/{pid}/invite", {})
+        # post/redirect/get: the new link is shown once on the page the POST redirects to
+        r = self.submit(f"/clinic/patients/{pid}", f"/clinic/patients/{pid}/invite", {},
+                        follow_redirects=True)
         m = re.search(r'https?://[^/]+(/p/[A-Za-z0-9_\-]+)</code>', r.text)
         assert m, "no invitation link on the page"
         return m.group(1)

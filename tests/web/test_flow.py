@@ -137,8 +137,20 @@ def test_admin_manages_users_and_policy(web: tuple[TestClient, Browser]) -> None
     assert 'name="policy" value="default"' in page
     r = b.submit("/admin", "/admin/policy", {"policy": "no-such-policy"})
     assert r.status_code == 400
-    r = b.submit("/admin", "/admin/policy", {"policy": "default"})
-    assert r.status_code == 200 and "Policy saved" in r.text
+    # a policy change needs a reason and the confirmation box (issue 14), then redirects
+    r = b.submit("/admin", "/admin/policy", {"policy": "default", "confirm": "yes"})
+    assert r.status_code == 400 and "reason" in r.text
+    r = b.submit("/admin", "/admin/policy", {"policy": "default", "reason": "audit said so"})
+    assert r.status_code == 400 and "confirmation" in r.text
+    r = b.submit("/admin", "/admin/policy", {"policy": "default", "reason": "audit said so",
+                                             "confirm": "yes"}, follow_redirects=False)
+    assert r.status_code == 303
+    assert "Policy saved" in b.get(r.headers["location"]).text
+    with _c.app.state.clinic.read() as s:  # type: ignore[attr-defined]
+        from msc_screen.store.clinic_models import AuditEntry
+
+        e = s.scalars(select(AuditEntry).where(AuditEntry.action == "policy.set")).one()
+    assert e.details["reason"] == "audit said so" and e.actor == "admin1"
 
 
 def test_fhir_questionnaire_endpoint(web: tuple[TestClient, Browser]) -> None:

@@ -40,10 +40,15 @@ def test_follow_up_has_enable_when_and_choices_have_options() -> None:
     fhir = build_form().to_fhir()
     items = {it["linkId"]: it for g in fhir["item"] for it in g["item"]}
     weeks = items["pregnancy-weeks"]
-    assert weeks["enableWhen"] == [{"question": "pregnant-now", "operator": "=",
-                                    "answerCoding": {"system": weeks["enableWhen"][0]
-                                                     ["answerCoding"]["system"],
-                                                     "code": "yes"}}]
+    assert weeks["enableWhen"][0] == {"question": "pregnant-now", "operator": "=",
+                                      "answerCoding": {"system": weeks["enableWhen"][0]
+                                                       ["answerCoding"]["system"],
+                                                       "code": "yes"}}
+    # the pregnancy rule's applicability (female) on the pre-filled sex (issue 14)
+    assert {"question": "patient-sex", "operator": "!=", "answerCoding": {
+        "system": weeks["enableWhen"][1]["answerCoding"]["system"], "code": "male"}} in \
+        weeks["enableWhen"]
+    assert weeks["enableBehavior"] == "all"
     codes = [o["valueCoding"]["code"] for o in items["pregnant-now"]["answerOption"]]
     assert codes == ["yes", "no", "unsure"]
     assert items["pregnant-now"]["required"] is True

@@ -50,7 +50,9 @@ def serve(
     except (ValueError, KnowledgeError, OSError) as exc:
         fail(str(exc), EXIT_BAD_INPUT)
     if workers == 1:
-        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+        # forwarded headers are read by the app, from MSC_SCREEN_TRUSTED_PROXIES only
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False,
+                    proxy_headers=False)
         return
     import os
 
@@ -66,7 +68,7 @@ def serve(
 
         os.environ[ENV_SECRET] = secrets.token_urlsafe(32)
     uvicorn.run("msc_screen.server.app:create_app_from_env", factory=True, workers=workers,
-                host=host, port=port, log_level="info", access_log=False)
+                host=host, port=port, log_level="info", access_log=False, proxy_headers=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -103,4 +103,5 @@ def serve_demo(patients_dir: str | Path | None = None, host: str = "127.0.0.1",
         print(f"  {name:16} {password}")
     print(f"Demo patients screened from files: {info['patients']}")
     print(f"Questionnaire link for a demo patient: {info['link']}\n", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
+                proxy_headers=False)

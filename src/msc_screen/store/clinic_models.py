@@ -37,6 +37,10 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    # a TOTP second factor (RFC 6238): the secret once enrolment is confirmed with a code;
+    # ``totp_pending`` holds a secret shown for enrolment until then
+    totp_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    totp_pending: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class WebSession(Base):
@@ -80,6 +84,9 @@ class Invitation(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True),
+                                                           nullable=True)
+    revoked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
 
 
 class QuestionnaireAnswer(Base):
@@ -157,6 +164,9 @@ class StoredAssessment(Base):
     trigger: Mapped[str] = mapped_column(String(40))
     document: Mapped[dict[str, object]] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    # what a sign-off rests on (decision, findings, warnings, ruleset and policy): a re-screen
+    # with the same fingerprint keeps the sign-off of the one before (web/signoff.py)
+    findings_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Review(Base):
@@ -173,6 +183,22 @@ class Review(Base):
     outcome: Mapped[str | None] = mapped_column(String(40), nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    # a standard sign-off reason (knowledge/signoff-reasons.yaml), besides the free text
+    reason_code: Mapped[str | None] = mapped_column(String(60), nullable=True)
+
+
+class LoginThrottleState(Base):
+    """Failed sign-ins per key (``user:<name>``, ``ip:<address>``), shared by every server
+    process through the database: the count, when the last failure was, and until when the
+    next attempt waits."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    wait_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True),
+                                                           nullable=True)
 
 
 class AppSetting(Base):

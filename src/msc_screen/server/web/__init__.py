@@ -17,7 +17,16 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from ...store import Database
 from ...store import clinic_models as _tables  # noqa: F401  (registers the tables)
 from ..config import Settings
-from . import pages_admin, pages_clinic, pages_fhir, pages_patient
+from . import (
+    pages_account,
+    pages_admin,
+    pages_audit,
+    pages_auth,
+    pages_clinic,
+    pages_fhir,
+    pages_patient,
+    pages_queue,
+)
 from .clinic import Clinic
 from .config import WebConfig
 from .deps import HERE, CsrfFailed, Forbidden, LoginRequired, render
@@ -25,12 +34,17 @@ from .security import CSP, CSRF_COOKIE, SECURITY_HEADERS, new_token
 
 router = APIRouter(include_in_schema=False)
 router.include_router(pages_patient.router)
+router.include_router(pages_auth.router)
+router.include_router(pages_queue.router)
 router.include_router(pages_clinic.router)
+router.include_router(pages_audit.router)
+router.include_router(pages_account.router)
 router.include_router(pages_admin.router)
 
 # The strict CSP and the CSRF cookie belong to these pages; other doors (API, CDS Hooks,
 # rule catalogue) set their own policies.
-_WEB_PREFIXES = ("/login", "/logout", "/clinic", "/p/", "/safety", "/admin", "/assets")
+_WEB_PREFIXES = ("/login", "/logout", "/clinic", "/p/", "/safety", "/admin", "/account",
+                 "/assets")
 
 
 def _is_web(path: str) -> bool:

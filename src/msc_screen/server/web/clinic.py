@@ -41,7 +41,10 @@ from ...store.clinic_models import (
 from ..screening import notes_extractor
 from .config import WebConfig
 from .records import ClinicPerson, Inspected, Source, compare, gather, inspect_upload
-from .security import LoginThrottle, hash_password, new_token, token_hash
+from .security import hash_password, new_token, token_hash
+from .signoff import fingerprint
+from .signoff import reasons as signoff_reasons
+from .throttle import LoginThrottle
 
 SIGN_OFF_OUTCOMES = {
     "proceed-to-consultation": "Proceed to consultation",
@@ -61,6 +64,14 @@ def rule_definition(rule_id: str) -> RuleDef | None:
 
 class ClinicError(ValueError):
     """A request the clinic refuses, with a message fit to show the user."""
+
+
+class SignOffError(ClinicError):
+    """A sign-off refused, naming the form field at fault (shown on that field)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 LIVE_STATUSES = ("pending", "active")
@@ -100,7 +111,7 @@ class Clinic:
         self.config = config
         self.clock = clock
         self.default_policy = default_policy
-        self.throttle = LoginThrottle(config.login_max_failures, config.login_window_s)
+        self.throttle = LoginThrottle(self)
         # SQLite has one writer at a time and a read-then-write transaction can lose the
         # race; one in-process lock makes writes queue instead (PostgreSQL needs no lock).
         self._write_lock: threading.Lock | None = (
@@ -144,17 +155,24 @@ class Clinic:
                 return build_form(self.policy(s2))
         return build_form(self.policy(s))
 
-    def set_policy(self, actor: User, name: str) -> None:
+    def set_policy(self, actor: User, name: str, reason: str = "") -> None:
+        """Change the clinic's policy: a reason is required (kept in the audit entry, which
+        holds no patient data)."""
         kb = get_ruleset(self.default_policy).kb
         if name not in kb.policies:
             raise ClinicError(f"Unknown policy {name!r}.")
+        reason = reason.strip()
+        if not reason:
+            raise ClinicError("Give a reason for changing the screening policy.")
         with self.write() as s:
+            before = self.policy(s)
             row = s.get(AppSetting, "policy")
             if row is None:
                 s.add(AppSetting(key="policy", value=name))
             else:
                 row.value = name
-            self.audit(s, actor.username, "policy.set", None, policy=name)
+            self.audit(s, actor.username, "policy.set", None, policy=name, before=before,
+                       reason=reason[:500])
 
     # ------------------------------------------------------------------ users and sessions
     def create_user(self, username: str, password: str, role: str, actor: str = "system"
@@ -276,9 +294,21 @@ class Clinic:
         inv = s.scalar(select(Invitation).where(Invitation.token_hash == token_hash(token)))
         if inv is None:
             return None
-        if inv.used_at is None and _aware(inv.expires_at) <= self.now():
+        if inv.used_at is None and (inv.revoked_at is not None
+                                    or _aware(inv.expires_at) <= self.now()):
             return None
         return inv
+
+    def revoke_invitation(self, actor: User, patient_id: int, invitation_id: int) -> None:
+        with self.write() as s:
+            inv = s.get(Invitation, invitation_id)
+            if inv is None or inv.patient_id != patient_id:
+                raise ClinicError("No such link for this patient.")
+            if inv.used_at is not None or inv.revoked_at is not None:
+                raise ClinicError("This link is no longer open.")
+            inv.revoked_at, inv.revoked_by = self.now(), actor.id
+            self.audit(s, actor.username, "invitation.revoke", f"Patient/{patient_id}",
+                       invitation=inv.id)
 
     def saved_response(self, s: Session, inv: Invitation) -> QuestionnaireAnswer | None:
         return s.scalar(select(QuestionnaireAnswer)
@@ -288,7 +318,7 @@ class Clinic:
                      ) -> StoredAssessment | None:
         """Store the answers on the link's response; on ``final``, use the link up and
         screen the patient. Raises ClinicError if the link is not open."""
-        from ...questionnaire import to_response
+        from ...questionnaire import context_answers, to_response
 
         with self.write() as s:
             inv = self.invitation(s, token)
@@ -302,7 +332,8 @@ class Clinic:
             rid = f"qr-{inv.id}"
             resource = to_response(form, answers, response_id=rid,
                                    patient_ref=f"Patient/{patient.fhir_id}", authored=now,
-                                   completed=final)
+                                   completed=final, context=context_answers(
+                                       patient.gender, patient.birth_date, now.date()))
             if row is None:
                 row = QuestionnaireAnswer(patient_id=patient.id, invitation_id=inv.id,
                                           status=resource["status"], resource=resource,
@@ -492,7 +523,8 @@ class Clinic:
             patient_id=patient.id, decision=assessment.decision,
             as_of=assessment.as_of.isoformat(), ruleset_sha256=ruleset.sha256,
             policy_name=ruleset.policy_name, policy_sha256=ruleset.policy_sha256,
-            trigger=trigger, document=doc, created_at=now)
+            trigger=trigger, document=doc, created_at=now,
+            findings_sha256=fingerprint(doc, ruleset.sha256, ruleset.policy_sha256))
         s.add(stored)
         s.flush()
         self.audit(s, actor, "assessment.create", f"Patient/{patient.id}",
@@ -503,30 +535,41 @@ class Clinic:
 
     # ------------------------------------------------------------------ reviews
     def sign_off(self, actor: User, patient_id: int, assessment_id: int, outcome: str,
-                 reason: str) -> Review:
+                 reason: str, reason_code: str = "") -> Review:
+        """A physician's outcome for the newest screening, with a standard reason
+        (``signoff-reasons.yaml``) and/or free text; both go into the audit chain (the code,
+        and the text's sha256)."""
         if actor.role != "physician":
             raise PermissionError("Only a physician can sign off.")
         if outcome not in SIGN_OFF_OUTCOMES:
-            raise ClinicError("Choose one of the sign-off outcomes.")
+            raise SignOffError("outcome", "Choose one of the sign-off outcomes.")
         reason = reason.strip()
+        code = reason_code.strip() or None
+        std = next((r for r in signoff_reasons() if r.code == code), None) if code else None
+        if code and (std is None or (std.outcomes and outcome not in std.outcomes)):
+            raise SignOffError("reason_code", "That standard reason does not fit the chosen "
+                                              "outcome; pick another or leave it blank.")
         with self.write() as s:
             latest = s.scalar(select(StoredAssessment)
                               .where(StoredAssessment.patient_id == patient_id)
                               .order_by(StoredAssessment.id.desc()).limit(1))
             if latest is None or latest.id != assessment_id:
-                raise ClinicError("The screening changed since this page was opened; "
-                                  "review the newest result before signing off.")
+                raise SignOffError("outcome", "The screening changed since this page was "
+                                              "opened; review the newest result before "
+                                              "signing off.")
             if (latest.decision == "contraindicated" and outcome in DEPARTS_FROM_CONTRAINDICATED
                     and not reason):
-                raise ClinicError("A reason is required when the decision departs from a "
-                                  "contraindicated finding.")
+                raise SignOffError("reason", "A reason is required when the decision departs "
+                                             "from a contraindicated finding: write it in "
+                                             "your own words.")
             rv = Review(patient_id=patient_id, assessment_id=assessment_id, user_id=actor.id,
-                        kind="sign-off", outcome=outcome, reason=reason or None,
-                        created_at=self.now())
+                        kind="sign-off", outcome=outcome, reason=reason[:4000] or None,
+                        reason_code=code, created_at=self.now())
             s.add(rv)
             s.flush()
             self.audit(s, actor.username, "signoff.create", f"Patient/{patient_id}",
                        review=rv.id, assessment=assessment_id, outcome=outcome,
+                       reason_code=code, reason_sha256=_digest(rv.reason) if rv.reason else None,
                        departs=latest.decision == "contraindicated"
                        and outcome in DEPARTS_FROM_CONTRAINDICATED)
             return rv

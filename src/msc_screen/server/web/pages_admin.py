@@ -9,6 +9,7 @@ from starlette.datastructures import FormData
 
 from ...knowledge import get_ruleset
 from ...store.clinic_models import ROLES, User
+from . import accounts
 from .clinic import ClinicError
 from .deps import admin_user, checked_form, clinic, field, render
 
@@ -28,8 +29,8 @@ def _page(request: Request, status: int = 200, error: str | None = None,
 
 
 @router.get("/admin", response_class=HTMLResponse)
-def admin(request: Request, user: User = Depends(admin_user)) -> HTMLResponse:
-    return _page(request)
+def admin(request: Request, notice: str = "", user: User = Depends(admin_user)) -> HTMLResponse:
+    return _page(request, notice=NOTICES.get(notice))
 
 
 @router.post("/admin/users", response_class=HTMLResponse)
@@ -53,12 +54,54 @@ def set_active(request: Request, uid: int, user: User = Depends(admin_user),
     return RedirectResponse("/admin", status_code=303)
 
 
+NOTICES = {
+    "policy": "Policy saved. New screenings use it; re-screen a patient to apply it to "
+              "earlier answers.",
+    "user": "The account was changed; the user's open sessions were ended.",
+    "totp": "The second factor was removed; the user can set up a new one under Account.",
+}
+
+
+@router.post("/admin/users/{uid}/role", response_class=HTMLResponse)
+def set_role(request: Request, uid: int, user: User = Depends(admin_user),
+             posted: FormData = Depends(checked_form)) -> Response:
+    try:
+        accounts.set_role(clinic(request), user, uid, field(posted, "role"))
+    except ClinicError as exc:
+        return _page(request, 400, error=str(exc))
+    return RedirectResponse("/admin?notice=user", status_code=303)
+
+
+@router.post("/admin/users/{uid}/password", response_class=HTMLResponse)
+def reset_password(request: Request, uid: int, user: User = Depends(admin_user),
+                   posted: FormData = Depends(checked_form)) -> Response:
+    try:
+        accounts.reset_password(clinic(request), user, uid, field(posted, "password"))
+    except ClinicError as exc:
+        return _page(request, 400, error=str(exc))
+    return RedirectResponse("/admin?notice=user", status_code=303)
+
+
+@router.post("/admin/users/{uid}/totp-remove", response_class=HTMLResponse)
+def remove_totp(request: Request, uid: int, user: User = Depends(admin_user),
+                posted: FormData = Depends(checked_form)) -> Response:
+    try:
+        accounts.remove_totp(clinic(request), user, uid)
+    except ClinicError as exc:
+        return _page(request, 400, error=str(exc))
+    return RedirectResponse("/admin?notice=totp", status_code=303)
+
+
 @router.post("/admin/policy", response_class=HTMLResponse)
 def set_policy(request: Request, user: User = Depends(admin_user),
                posted: FormData = Depends(checked_form)) -> Response:
+    """A policy change needs a reason and an explicit confirmation (it changes every later
+    screening); both are checked here, the reason goes into the audit entry."""
+    if field(posted, "confirm") != "yes":
+        return _page(request, 400, error="Tick the confirmation: the new policy applies to "
+                                         "every screening from now on.")
     try:
-        clinic(request).set_policy(user, field(posted, "policy"))
+        clinic(request).set_policy(user, field(posted, "policy"), field(posted, "reason"))
     except ClinicError as exc:
         return _page(request, 400, error=str(exc))
-    return _page(request, notice="Policy saved. New screenings use it; re-screen a patient "
-                                 "to apply it to earlier answers.")
+    return RedirectResponse("/admin?notice=policy", status_code=303)

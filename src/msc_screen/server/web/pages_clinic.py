@@ -8,11 +8,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
-from ...model import DECISIONS
 from ...questionnaire import FormDef
 from ...store.clinic_models import (
     Invitation,
@@ -23,20 +22,22 @@ from ...store.clinic_models import (
     UploadedRecord,
     User,
 )
-from .clinic import SIGN_OFF_OUTCOMES, ClinicError, rule_definition
+from .clinic import SIGN_OFF_OUTCOMES, ClinicError, SignOffError, rule_definition
 from .coverage_view import coverage_view, finding_data, kind_title
 from .deps import (
     Forbidden,
     checked_form,
     clinic,
-    current_user,
     field,
     render,
     require,
     staff_user,
 )
+from .flash import clear_flash, set_flash, take_flash
 from .records import Inspected, inspect_upload
-from .security import SESSION_COOKIE, check_password
+from .response_view import age_of, conflicts, invite_view, responses_view
+from .signoff import reason_text, standing
+from .signoff import reasons as signoff_reasons
 
 router = APIRouter()
 
@@ -46,99 +47,6 @@ DECISION_WORDS = {
     "needs-information": "More information needed",
     "no-contraindication-found": "No contraindication found",
 }
-
-
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
-@router.get("/", response_class=HTMLResponse)
-def home(request: Request) -> Response:
-    return RedirectResponse("/clinic" if current_user(request) else "/login", status_code=303)
-
-
-@router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, next: str = "/clinic") -> HTMLResponse:
-    return render(request, "clinic/login.html", next=_safe_next(next), error=None)
-
-
-def _safe_next(target: str) -> str:
-    """Only a path on this site (no scheme, host, backslash or control character)."""
-    ok = (target.startswith("/") and not target.startswith("//") and "\\" not in target
-          and target.isprintable() and ":" not in target.split("?", 1)[0])
-    return target if ok else "/clinic"
-
-
-@router.post("/login", response_class=HTMLResponse)
-def login(request: Request, posted: FormData = Depends(checked_form)) -> Response:
-    c = clinic(request)
-    username = field(posted, "username").strip()[:80]
-    password = field(posted, "password")
-    nxt = _safe_next(field(posted, "next") or "/clinic")
-    keys = (f"user:{username.lower()}", f"ip:{_client(request)}")
-    if c.throttle.blocked(*keys):
-        return render(request, "clinic/login.html", 429, next=nxt,
-                      error="Too many failed sign-in attempts. Wait 15 minutes and try again.")
-    with c.read() as s:
-        user = s.scalar(select(User).where(User.username == username))
-    if not check_password(user.password_hash if user else None, password) or user is None \
-            or not user.active:
-        c.throttle.failed(*keys)
-        with c.write() as s:
-            c.audit(s, "anonymous", "login.failed", None)
-        return render(request, "clinic/login.html", 401, next=nxt,
-                      error="The user name or password is not right.")
-    c.throttle.succeeded(keys[0])
-    token = c.start_session(user)
-    resp = RedirectResponse(nxt, status_code=303)
-    resp.set_cookie(SESSION_COOKIE, token, httponly=True, secure=c.config.cookie_secure,
-                    samesite="strict", path="/")
-    return resp
-
-
-@router.post("/logout")
-def logout(request: Request, posted: FormData = Depends(checked_form)) -> Response:
-    token = request.cookies.get(SESSION_COOKIE)
-    if token:
-        clinic(request).end_session(token)
-    resp = RedirectResponse("/login", status_code=303)
-    resp.delete_cookie(SESSION_COOKIE, path="/")
-    return resp
-
-
-@router.get("/clinic", response_class=HTMLResponse)
-def queue(request: Request, decision: str = "", user: User = Depends(staff_user)) -> Response:
-    c = clinic(request)
-    with c.read() as s:
-        latest = (select(StoredAssessment.patient_id,
-                         func.max(StoredAssessment.id).label("aid"))
-                  .group_by(StoredAssessment.patient_id).subquery())
-        q = (select(Patient, StoredAssessment)
-             .outerjoin(latest, latest.c.patient_id == Patient.id)
-             .outerjoin(StoredAssessment, StoredAssessment.id == latest.c.aid))
-        if decision in DECISIONS:
-            q = q.where(StoredAssessment.decision == decision)
-        rows = s.execute(q).all()
-        signed = {pid: (outcome, aid) for pid, outcome, aid in s.execute(
-            select(Review.patient_id, Review.outcome, Review.assessment_id)
-            .where(Review.kind == "sign-off").order_by(Review.id))}
-    order = {d: i for i, d in enumerate(DECISIONS)}
-    items: list[dict[str, Any]] = []
-    for p, a in rows:
-        so = signed.get(p.id)
-        items.append({"patient": p, "assessment": a,
-                      "signed": so is not None and a is not None and so[1] == a.id,
-                      "outcome": SIGN_OFF_OUTCOMES.get(so[0] or "") if so else None})
-
-    def rank(it: dict[str, Any]) -> tuple[bool, int, float]:
-        a: StoredAssessment | None = it["assessment"]
-        if a is None:
-            return (bool(it["signed"]), 8, 0.0)
-        return (bool(it["signed"]), order.get(a.decision, 9), -a.created_at.timestamp())
-
-    items.sort(key=rank)
-    return render(request, "clinic/queue.html", items=items, decision=decision,
-                  decisions=DECISIONS, words=DECISION_WORDS)
 
 
 @router.post("/clinic/patients", response_class=HTMLResponse)
@@ -181,11 +89,25 @@ def _patient_context(request: Request, pid: int, assessment_id: int | None = Non
         if shown is None:
             return None
     listed = [upload_view(u, names) for u in uploads]
+    latest = history[0] if history else None
+    by_id = {a.id: a for a in history}
+    signoffs = [r for r, _ in reviews if r.kind == "sign-off"]
+    stands, superseded = standing(latest, signoffs, by_id)
+    findings = _findings(shown, form) if shown else []
+    now = c.now()
     return {"patient": p, "history": history, "reviews": reviews, "shown": shown,
-            "latest": history[0] if history else None,
-            "findings": _findings(shown, form) if shown else [],
+            "latest": latest, "age": age_of(p.birth_date, now.date()),
+            "findings": findings,
+            "review_findings": [f for f in findings if f["status"] != "absent"],
+            "absent_findings": [f for f in findings if f["status"] == "absent"],
             "coverage": coverage_view(shown.document, form) if shown else None,
-            "uploads": listed, "invites": invites, "responses": responses,
+            "uploads": listed, "invites": [invite_view(i, now, names) for i in invites],
+            "responses": responses,
+            "answers": responses_view(form, list(responses), {i.id: i for i in invites}),
+            "conflicts": conflicts(form, list(responses)),
+            "stands": stands, "superseded": superseded,
+            "superseded_of": by_id.get(superseded.assessment_id) if superseded else None,
+            "signed_names": names, "reasons": signoff_reasons(), "reason_text": reason_text,
             "words": DECISION_WORDS, "outcomes": SIGN_OFF_OUTCOMES,
             "notice": _notice(notice, next((u for u in listed if u["id"] == notice_upload),
                                            None))}
@@ -240,11 +162,20 @@ NOTICES = {
     "complete-on": "“{f}” is marked as the patient's complete record.",
     "complete-off": "“{f}” is no longer marked as the patient's complete record.",
 }
+# notices that name no upload
+PLAIN_NOTICES = {
+    "revoked": "The questionnaire link was revoked: it no longer opens the questionnaire.",
+    "rescreened-same": "Screened again: nothing changed, so the sign-off stands.",
+    "rescreened": "Screened again.",
+    "note": "The note was saved.",
+}
 
 
 def _notice(code: str, u: dict[str, Any] | None) -> str | None:
     """A fixed message for a finished action (after the redirect): only known codes, with
     the upload's own name, so nothing from the query string reaches the page."""
+    if code in PLAIN_NOTICES:
+        return PLAIN_NOTICES[code]
     if code not in NOTICES or u is None:
         return None
     return NOTICES[code].format(f=u["filename"], by=u["by"],
@@ -277,8 +208,37 @@ def patient_page(request: Request, pid: int, notice: str = "", upload: str = "",
     if ctx is None:
         return render(request, "error.html", 404, title="Not found",
                       message="No such patient.")
-    return render(request, "clinic/patient.html", **ctx, invite_link=None, upload_errors=[],
-                  form_error=None)
+    viewed(request, user, "patient.view", pid)
+    link = take_flash(request, f"invite:{pid}")
+    resp = render(request, "clinic/patient.html", **ctx,
+                  invite_link=_link(request, link) if link else None, upload_errors=[],
+                  signoff=_signoff_form(), signed_next=_next_patient(request, pid)
+                  if notice == "signed" else None, signed=notice == "signed")
+    if link:
+        clear_flash(resp, pid)
+    return resp
+
+
+def _link(request: Request, token: str) -> str:
+    return str(request.base_url).rstrip("/") + f"/p/{token}"
+
+
+def _signoff_form(outcome: str = "", code: str = "", reason: str = "",
+                  errors: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"outcome": outcome, "reason_code": code, "reason": reason, "errors": errors or {}}
+
+
+def viewed(request: Request, user: User, action: str, pid: int, **details: Any) -> None:
+    """Page views of patient data are audited (who, which patient, what page)."""
+    c = clinic(request)
+    with c.write() as s:
+        c.audit(s, user.username, action, f"Patient/{pid}", **details)
+
+
+def _next_patient(request: Request, pid: int) -> dict[str, Any] | None:
+    from .pages_queue import next_unsigned
+
+    return next_unsigned(request, pid)
 
 
 @router.post("/clinic/patients/{pid}/invite", response_class=HTMLResponse)
@@ -289,11 +249,19 @@ def invite(request: Request, pid: int, user: User = Depends(staff_user),
         token = c.create_invitation(user, pid)
     except ClinicError as exc:
         return render(request, "error.html", 404, title="Not found", message=str(exc))
-    ctx = _patient_context(request, pid)
-    assert ctx is not None
-    link = str(request.base_url).rstrip("/") + f"/p/{token}"
-    return render(request, "clinic/patient.html", **ctx, invite_link=link, upload_errors=[],
-                  form_error=None)
+    resp = RedirectResponse(f"/clinic/patients/{pid}#invite-h", status_code=303)
+    set_flash(request, resp, f"invite:{pid}", token, pid)
+    return resp
+
+
+@router.post("/clinic/patients/{pid}/invites/{iid}/revoke", response_class=HTMLResponse)
+def revoke_invite(request: Request, pid: int, iid: int, user: User = Depends(staff_user),
+                  posted: FormData = Depends(checked_form)) -> Response:
+    try:
+        clinic(request).revoke_invitation(user, pid, iid)
+    except ClinicError as exc:
+        return render(request, "error.html", 400, title="Link not revoked", message=str(exc))
+    return RedirectResponse(f"/clinic/patients/{pid}?notice=revoked#invite-h", status_code=303)
 
 
 @router.post("/clinic/patients/{pid}/upload", response_class=HTMLResponse)
@@ -334,7 +302,7 @@ async def upload(request: Request, pid: int, user: User = Depends(staff_user),
         if ctx is None:
             return render(request, "error.html", 404, title="Not found", message="No such patient.")
         return render(request, "clinic/patient.html", 400, **ctx, invite_link=None,
-                      upload_errors=errors, form_error=None)
+                      upload_errors=errors, signoff=_signoff_form())
     if got.status == "needs-confirmation":
         return RedirectResponse(f"/clinic/patients/{pid}/uploads/{got.upload}", status_code=303)
     code = "duplicate" if got.status == "duplicate" else "uploaded"
@@ -404,11 +372,18 @@ def mark_complete(request: Request, pid: int, uid: int, user: User = Depends(sta
 @router.post("/clinic/patients/{pid}/rescreen")
 def rescreen(request: Request, pid: int, user: User = Depends(staff_user),
              posted: FormData = Depends(checked_form)) -> Response:
+    c = clinic(request)
     try:
-        clinic(request).rescreen(user.username, pid)
+        with c.read() as s:
+            before = s.scalar(select(StoredAssessment.findings_sha256)
+                              .where(StoredAssessment.patient_id == pid)
+                              .order_by(StoredAssessment.id.desc()).limit(1))
+        got = c.rescreen(user.username, pid)
     except ClinicError as exc:
         return render(request, "error.html", 404, title="Not found", message=str(exc))
-    return RedirectResponse(f"/clinic/patients/{pid}", status_code=303)
+    same = before is not None and before == got.findings_sha256
+    return RedirectResponse(f"/clinic/patients/{pid}?notice="
+                            f"{'rescreened-same' if same else 'rescreened'}", status_code=303)
 
 
 @router.post("/clinic/patients/{pid}/signoff", response_class=HTMLResponse)
@@ -420,15 +395,19 @@ def sign_off(request: Request, pid: int, posted: FormData = Depends(checked_form
         aid = int(field(posted, "assessment_id"))
     except ValueError:
         aid = -1
+    outcome, code, reason = (field(posted, "outcome"), field(posted, "reason_code"),
+                             field(posted, "reason"))
     try:
-        clinic(request).sign_off(user, pid, aid, field(posted, "outcome"), field(posted, "reason"))
+        clinic(request).sign_off(user, pid, aid, outcome, reason, code)
     except ClinicError as exc:
         ctx = _patient_context(request, pid)
         if ctx is None:
             return render(request, "error.html", 404, title="Not found", message="No such patient.")
+        where = exc.field if isinstance(exc, SignOffError) else "outcome"
         return render(request, "clinic/patient.html", 400, **ctx, invite_link=None,
-                      upload_errors=[], form_error=str(exc))
-    return RedirectResponse(f"/clinic/patients/{pid}", status_code=303)
+                      upload_errors=[], signoff=_signoff_form(outcome, code, reason,
+                                                              {where: str(exc)}))
+    return RedirectResponse(f"/clinic/patients/{pid}?notice=signed#signoff-h", status_code=303)
 
 
 @router.post("/clinic/patients/{pid}/note", response_class=HTMLResponse)
@@ -440,7 +419,7 @@ def add_note(request: Request, pid: int, user: User = Depends(staff_user),
     except (ValueError, ClinicError) as exc:
         msg = str(exc) if isinstance(exc, ClinicError) else "No such screening."
         return render(request, "error.html", 400, title="Note not saved", message=msg)
-    return RedirectResponse(f"/clinic/patients/{pid}", status_code=303)
+    return RedirectResponse(f"/clinic/patients/{pid}?notice=note", status_code=303)
 
 
 @router.get("/clinic/patients/{pid}/report", response_class=HTMLResponse)
@@ -450,4 +429,14 @@ def report(request: Request, pid: int, assessment: int | None = None,
     if ctx is None or ctx["shown"] is None:
         return render(request, "error.html", 404, title="Not found",
                       message="No screening to report for this patient.")
+    viewed(request, user, "report.view", pid, assessment=ctx["shown"].id)
     return render(request, "clinic/report.html", **ctx)
+
+
+@router.post("/clinic/patients/{pid}/report/printed")
+def report_printed(request: Request, pid: int, user: User = Depends(staff_user),
+                   posted: FormData = Depends(checked_form)) -> Response:
+    """The report page's script posts here when the browser prints it (``beforeprint``)."""
+    aid = _int(field(posted, "assessment"))
+    viewed(request, user, "report.print", pid, assessment=aid)
+    return Response(status_code=204)

@@ -11,12 +11,19 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
 from starlette.datastructures import FormData
 
 from ...knowledge.schema import Question
-from ...questionnaire import FormDef, answers_from_response, enabled_questions, parse_form
+from ...questionnaire import (
+    FormDef,
+    answers_from_response,
+    context_answers,
+    enabled_questions,
+    parse_form,
+)
 from ...questionnaire.build import Section
-from ...store.clinic_models import StoredAssessment
+from ...store.clinic_models import Invitation, Patient, StoredAssessment
 from .clinic import ClinicError, rule_definition
 from .coverage_view import unanswered_questions
 from .deps import checked_form, clinic, field, render
@@ -32,7 +39,11 @@ def _used_link(request: Request) -> HTMLResponse:
     return render(request, "patient/used_link.html", 410)
 
 
-def _load(request: Request, token: str) -> tuple[str, FormDef, dict[str, Any]] | Response:
+Loaded = tuple[dict[str, Any], FormDef, dict[str, Any]]
+
+
+def _load(request: Request, token: str) -> Loaded | Response:
+    """(the pre-filled patient items, the form, the saved answers) for an open link."""
     c = clinic(request)
     with c.read() as s:
         inv = c.invitation(s, token)
@@ -43,18 +54,37 @@ def _load(request: Request, token: str) -> tuple[str, FormDef, dict[str, Any]] |
         row = c.saved_response(s, inv)
         form = c.form(s)
         answers = answers_from_response(form, row.resource) if row else {}
-    return token, form, answers
+        p = s.get(Patient, inv.patient_id)
+        ctx = context_answers(p.gender if p else None, p.birth_date if p else None,
+                              c.now().date())
+    return ctx, form, answers
 
 
-def _section_view(form: FormDef, sec: Section, answers: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each question with its saved value and, for follow-ups, when to answer it."""
-    enabled = {q.link_id for q in enabled_questions(form, answers)}
+def _shown(form: FormDef, sec: Section, ctx: dict[str, Any]) -> list[Any]:
+    """The section's questions this patient is asked at all: the pre-filled sex and age
+    decide here; answers on the page decide the rest (in the browser, and on the server)."""
+    return [q for q in sec.questions if _context_allows(form, q, ctx)]
+
+
+def _context_allows(form: FormDef, q: Any, ctx: dict[str, Any]) -> bool:
+    from ...questionnaire.response import _condition_met
+
+    return all(_condition_met(ew, ctx, form.context_ids) for ew in q.enable_when
+               if ew.question in form.context_ids)
+
+
+def _section_view(form: FormDef, sec: Section, answers: dict[str, Any],
+                  ctx: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each question this patient is asked, with its saved value and, for follow-ups, when
+    to answer it."""
+    enabled = {q.link_id for q in enabled_questions(form, answers, ctx)}
     out = []
-    for q in sec.questions:
+    for q in _shown(form, sec, ctx):
         hint = None
-        if q.enable_when:
+        own = [ew for ew in q.enable_when if ew.question not in form.context_ids]
+        if own:
             parts = []
-            for ew in q.enable_when:
+            for ew in own:
                 trig = form.by_id.get(ew.question)
                 shown = ew.answer
                 if trig is not None and trig.options:
@@ -65,16 +95,29 @@ def _section_view(form: FormDef, sec: Section, answers: dict[str, Any]) -> list[
                 parts.append(f"“{shown}” to “{trig.text if trig else ew.question}”")
             hint = "Answer only if you answered " + " and ".join(parts) + "."
         out.append({"q": q, "value": answers.get(q.link_id), "hint": hint,
-                    "when": _when(q, {x.link_id for x in sec.questions}),
-                    "follow_up": bool(q.enable_when), "enabled": q.link_id in enabled})
+                    "when": _when(q, {x.link_id for x in sec.questions}, form.context_ids),
+                    "follow_up": bool(own), "enabled": q.link_id in enabled,
+                    "range": _range(q)})
     return out
 
 
-def _when(q: Question, here: set[str]) -> dict[str, str] | None:
+def _range(q: Question) -> dict[str, Any]:
+    """min/max for the page (the server checks them again)."""
+    out: dict[str, Any] = {}
+    if q.type in ("integer", "decimal"):
+        if q.min_value is not None:
+            out["min"] = f"{q.min_value:g}"
+        if q.max_value is not None:
+            out["max"] = f"{q.max_value:g}"
+    return out
+
+
+def _when(q: Question, here: set[str], context: frozenset[str]) -> dict[str, str] | None:
     """A single same-section condition the page script can apply (the server re-checks)."""
-    if len(q.enable_when) != 1:
+    own = [ew for ew in q.enable_when if ew.question not in context]
+    if len(own) != 1:
         return None
-    ew = q.enable_when[0]
+    ew = own[0]
     if ew.question not in here or ew.operator not in ("=", "!=", "exists"):
         return None
     a = ew.answer
@@ -92,25 +135,30 @@ def start(request: Request, token: str) -> Response:
     got = _load(request, token)
     if isinstance(got, Response):
         return got
-    _, form, answers = got
-    done = [all(q.link_id in answers for q in s.questions
-                if q.required and q in enabled_questions(form, answers)) and
-            any(q.link_id in answers for q in s.questions) for s in form.sections]
+    ctx, form, answers = got
+    on = enabled_questions(form, answers, ctx)
+    done = [all(q.link_id in answers for q in s.questions if q.required and q in on) and
+            (any(q.link_id in answers for q in s.questions)
+             or not any(q in on for q in s.questions)) for s in form.sections]
+    first = next((i for i, d in enumerate(done) if not d), None)
+    target = f"/p/{token}/review" if first is None else f"/p/{token}/section/{first}"
     return render(request, "patient/start.html", token=token, sections=form.sections,
-                  done=done, started=bool(answers))
+                  done=done, started=bool(answers), target=target,
+                  clinic_cfg=clinic(request).config)
 
 
 @router.get("/p/{token}/section/{n}", response_class=HTMLResponse)
-def section(request: Request, token: str, n: int) -> Response:
+def section(request: Request, token: str, n: int, back: str = "") -> Response:
     got = _load(request, token)
     if isinstance(got, Response):
         return got
-    _, form, answers = got
+    ctx, form, answers = got
     if not 0 <= n < len(form.sections):
         return _bad_link(request)
     sec = form.sections[n]
     return render(request, "patient/section.html", token=token, n=n, total=len(form.sections),
-                  section=sec, items=_section_view(form, sec, answers), errors={})
+                  section=sec, items=_section_view(form, sec, answers, ctx), errors={},
+                  back_to_review=back == "review")
 
 
 @router.post("/p/{token}/section/{n}", response_class=HTMLResponse)
@@ -119,29 +167,35 @@ def save_section(request: Request, token: str, n: int,
     got = _load(request, token)
     if isinstance(got, Response):
         return got
-    _, form, answers = got
+    ctx, form, answers = got
     if not 0 <= n < len(form.sections):
         return _bad_link(request)
     sec = form.sections[n]
     ids = {q.link_id for q in sec.questions}
+    action = field(posted, "action")
+    to_review = field(posted, "return") == "review"
     # This section's fields replace its saved answers; other sections keep theirs.
     merged: dict[str, str] = {k: _raw(v) for k, v in answers.items() if k not in ids}
     merged.update({k: field(posted, k) for k in ids})
-    new_answers, errors = parse_form(form, merged, final=False)
+    # going on checks this page's required answers; "back" and "later" keep what parses
+    new_answers, errors = parse_form(form, merged, final=action == "next", context=ctx,
+                                     today=clinic(request).now().date(), required_in=ids)
     errs = {e.link_id: e.message for e in errors if e.link_id in ids}
     if errs:
         return render(request, "patient/section.html", 422, token=token, n=n,
                       total=len(form.sections), section=sec,
                       items=_section_view(form, sec, {**new_answers, **{
-                          k: merged.get(k) for k in errs}}), errors=errs)
+                          k: merged.get(k) for k in errs}}, ctx), errors=errs,
+                      back_to_review=to_review)
     try:
         clinic(request).save_answers(token, new_answers, final=False)
     except ClinicError:
         return _used_link(request)
-    action = field(posted, "action")
     if action == "later":
-        return render(request, "patient/saved.html", token=token)
-    if action == "back":
+        return RedirectResponse(f"/p/{token}/saved", status_code=303)
+    if to_review and action == "next":
+        target = f"/p/{token}/review"
+    elif action == "back":
         target = f"/p/{token}/section/{n - 1}" if n > 0 else f"/p/{token}"
     elif n + 1 < len(form.sections):
         target = f"/p/{token}/section/{n + 1}"
@@ -156,9 +210,18 @@ def _raw(v: Any) -> str:
     return str(v)
 
 
-def _review_rows(form: FormDef, answers: dict[str, Any]) -> list[dict[str, Any]]:
+@router.get("/p/{token}/saved", response_class=HTMLResponse)
+def saved(request: Request, token: str) -> Response:
+    got = _load(request, token)
+    if isinstance(got, Response):
+        return got
+    return render(request, "patient/saved.html", token=token)
+
+
+def _review_rows(form: FormDef, answers: dict[str, Any],
+                 ctx: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     rows = []
-    enabled = enabled_questions(form, answers)
+    enabled = enabled_questions(form, answers, ctx)
     for i, s in enumerate(form.sections):
         for q in s.questions:
             if q not in enabled:
@@ -177,9 +240,11 @@ def review(request: Request, token: str) -> Response:
     got = _load(request, token)
     if isinstance(got, Response):
         return got
-    _, form, answers = got
-    _, errors = parse_form(form, {k: _raw(v) for k, v in answers.items()}, final=True)
-    return render(request, "patient/review.html", token=token, rows=_review_rows(form, answers),
+    ctx, form, answers = got
+    _, errors = parse_form(form, {k: _raw(v) for k, v in answers.items()}, final=True,
+                           context=ctx, today=clinic(request).now().date())
+    return render(request, "patient/review.html", token=token,
+                  rows=_review_rows(form, answers, ctx),
                   missing={e.link_id for e in errors}, total=len(form.sections))
 
 
@@ -188,18 +253,54 @@ def submit(request: Request, token: str, posted: FormData = Depends(checked_form
     got = _load(request, token)
     if isinstance(got, Response):
         return got
-    _, form, answers = got
-    final, errors = parse_form(form, {k: _raw(v) for k, v in answers.items()}, final=True)
+    ctx, form, answers = got
+    final, errors = parse_form(form, {k: _raw(v) for k, v in answers.items()}, final=True,
+                               context=ctx, today=clinic(request).now().date())
     if errors:
         return render(request, "patient/review.html", 422, token=token,
-                      rows=_review_rows(form, answers), missing={e.link_id for e in errors},
-                      total=len(form.sections))
+                      rows=_review_rows(form, answers, ctx),
+                      missing={e.link_id for e in errors}, total=len(form.sections))
     try:
-        stored = clinic(request).save_answers(token, final, final=True)
+        clinic(request).save_answers(token, final, final=True)
     except ClinicError:
         return _used_link(request)
-    assert stored is not None
-    return render(request, "patient/result.html", **patient_result(stored, form))
+    return RedirectResponse(f"/p/{token}/done", status_code=303)
+
+
+@router.get("/p/{token}/done", response_class=HTMLResponse)
+def done(request: Request, token: str) -> Response:
+    """The thank-you page, again on refresh, until the link would have expired; the answers
+    as sent, to print."""
+    c = clinic(request)
+    with c.read() as s:
+        inv = c.invitation(s, token)
+        if inv is None:
+            return _bad_link(request)
+        if inv.used_at is None:
+            return RedirectResponse(f"/p/{token}", status_code=303)
+        if _expired(c, inv):
+            return _used_link(request)
+        stored = s.scalar(select(StoredAssessment).where(
+            StoredAssessment.patient_id == inv.patient_id,
+            StoredAssessment.trigger == "questionnaire",
+            StoredAssessment.created_at >= inv.used_at)
+            .order_by(StoredAssessment.id).limit(1))
+        row = c.saved_response(s, inv)
+        form = c.form(s)
+        p = s.get(Patient, inv.patient_id)
+        ctx = context_answers(p.gender if p else None, p.birth_date if p else None,
+                              c.now().date())
+    if stored is None or row is None:
+        return _used_link(request)
+    answers = answers_from_response(form, row.resource)
+    return render(request, "patient/result.html", **patient_result(stored, form),
+                  rows=_review_rows(form, answers, ctx), clinic_cfg=c.config)
+
+
+def _expired(c: Any, inv: Invitation) -> bool:
+    from .clinic import _aware
+
+    return bool(_aware(inv.expires_at) <= c.now())
 
 
 def patient_result(stored: StoredAssessment, form: FormDef | None = None) -> dict[str, Any]:
@@ -212,7 +313,13 @@ def patient_result(stored: StoredAssessment, form: FormDef | None = None) -> dic
         if f.get("status") == "present" and f.get("severity") in ("contraindicated",
                                                                   "physician-review"):
             rule = rule_definition(f["rule"])
-            discuss.append({"title": f.get("title"), "text": rule.patient_text if rule else None})
+            discuss.append({"title": _plain_title(f), "text": rule.patient_text if rule else None})
         elif f.get("status") == "unknown" and f.get("severity") == "needs-information":
-            ask.append({"title": f.get("title")})
+            ask.append({"title": _plain_title(f)})
     return {"discuss": discuss, "ask": ask, "unanswered": unanswered_questions(doc, form)}
+
+
+def _plain_title(f: dict[str, Any]) -> str:
+    """The rule's plain-language ``patient_title`` (knowledge base), else its title."""
+    rule = rule_definition(f["rule"])
+    return (rule.patient_title if rule and rule.patient_title else None) or str(f.get("title"))

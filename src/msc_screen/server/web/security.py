@@ -1,4 +1,4 @@
-"""Passwords, tokens, CSRF, login throttling and security headers.
+"""Passwords, tokens, CSRF and security headers (sign-in throttling: ``throttle.py``).
 
 Tokens (sessions, invitation links) are random and stored only as SHA-256 hashes, so a
 database dump does not open anyone's session or form. CSRF uses a signed double-submit
@@ -10,9 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
-import time
-from collections import deque
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -53,39 +50,6 @@ def csrf_ok(secret: bytes, seed: str | None, submitted: str | None) -> bool:
     if not seed or not submitted:
         return False
     return hmac.compare_digest(csrf_token(secret, seed), submitted)
-
-
-class LoginThrottle:
-    """At most ``max_failures`` failed logins per key (user name, client address) within
-    ``window_s``; further attempts are refused until the window moves on."""
-
-    def __init__(self, max_failures: int, window_s: int) -> None:
-        self.max_failures = max_failures
-        self.window_s = window_s
-        self._fail: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        q = self._fail.setdefault(key, deque())
-        while q and q[0] <= now - self.window_s:
-            q.popleft()
-        return q
-
-    def blocked(self, *keys: str, now: float | None = None) -> bool:
-        t = time.monotonic() if now is None else now
-        with self._lock:
-            return any(len(self._recent(k, t)) >= self.max_failures for k in keys)
-
-    def failed(self, *keys: str, now: float | None = None) -> None:
-        t = time.monotonic() if now is None else now
-        with self._lock:
-            for k in keys:
-                self._recent(k, t).append(t)
-
-    def succeeded(self, *keys: str) -> None:
-        with self._lock:
-            for k in keys:
-                self._fail.pop(k, None)
 
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
