@@ -67,7 +67,7 @@ def search(resources: list[dict[str, Any]], rtype: str, params: dict[str, str]
 
 
 def make_app(resources: list[dict[str, Any]], page_size: int = 100) -> Starlette:
-    """``app.state.delay`` (seconds) slows every answer; ``app.state.log`` records calls;
+    """``app.state.gzip`` sends answers with Content-Encoding gzip; ``app.state.delay`` (seconds) slows every answer; ``app.state.log`` records calls;
     ``app.state.answers`` maps a resource type (or ``"*"``) to a canned (status, JSON body)
     answer for every request on it; ``app.state.next_base`` puts ``next`` links on another
     base URL (another server)."""
@@ -75,6 +75,15 @@ def make_app(resources: list[dict[str, Any]], page_size: int = 100) -> Starlette
     async def handle(request: Request) -> Response:
         app.state.log.append((request.url.path, str(request.url.query),
                               request.headers.get("authorization")))
+        resp = await answer(request)
+        if app.state.gzip and "gzip" in request.headers.get("accept-encoding", ""):
+            body = app.state.gzip(resp.body) if callable(app.state.gzip) else gzip.compress(
+                resp.body)
+            return Response(body, status_code=resp.status_code, media_type=resp.media_type,
+                            headers={"Content-Encoding": "gzip"})
+        return resp
+
+    async def answer(request: Request) -> Response:
         if app.state.delay:
             await asyncio.sleep(app.state.delay)
         parts = request.path_params["path"].strip("/").split("/")
@@ -91,7 +100,7 @@ def make_app(resources: list[dict[str, Any]], page_size: int = 100) -> Starlette
                             status_code=404, media_type="application/fhir+json")
         params = {k: v for k, v in request.query_params.items()}
         offset = int(params.pop("_offset", "0"))
-        count = int(params.pop("_count", str(page_size)))
+        count = min(int(params.pop("_count", str(page_size))), page_size)  # a server's cap
         hits = search(resources, parts[0], params)
         page = hits[offset: offset + count]
         bundle: dict[str, Any] = {
@@ -113,10 +122,12 @@ def make_app(resources: list[dict[str, Any]], page_size: int = 100) -> Starlette
     app.state.log = []
     app.state.answers = {}
     app.state.next_base = None
+    app.state.gzip = None  # True: gzip every answer; a function: bytes -> the gzip body sent
     return app
 
 
 def reset(app: Starlette) -> None:
+    app.state.gzip = None
     app.state.delay = 0.0
     app.state.log.clear()
     app.state.answers = {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from ...store.models import CdsFeedback
 from ..config import Settings
 from ..problems import ApiProblem, issue
 from ..screening import notes_extractor, resolve_ruleset
+from . import attachments
 from .audit import CallAudit
 from .auth import AuthError, Caller, DbReplayCache, JwtVerifier
 from .clients import load_clients, published_key_warnings
@@ -82,10 +84,15 @@ class ServiceDef:
     title: str
     description: str
     prefetch: dict[str, str]
+    usage: str | None = None  # usageRequirements: the scopes and setup an EHR needs
 
     def discovery(self) -> dict[str, Any]:
-        return {"hook": self.hook, "title": self.title, "description": self.description,
-                "id": self.id, "prefetch": self.prefetch}
+        out: dict[str, Any] = {"hook": self.hook, "title": self.title,
+                               "description": self.description, "id": self.id,
+                               "prefetch": self.prefetch}
+        if self.usage:
+            out["usageRequirements"] = self.usage
+        return out
 
 
 def _decode_error(exc: msgspec.MsgspecError, what: str) -> ApiProblem:
@@ -102,7 +109,8 @@ class CdsService:
         self.db = db
         data = json.loads(SERVICES_FILE.read_text("utf-8"))
         self.services = {s["id"]: ServiceDef(s["id"], s["hook"], s["title"], s["description"],
-                                             s.get("prefetch", data["prefetch"]))
+                                             s.get("prefetch", data["prefetch"]),
+                                             s.get("usageRequirements"))
                          for s in data["services"]}
         self.override_reasons: list[dict[str, str]] = data["overrideReasons"]
         self.coverage_of: dict[str, str] = data.get("coverage", {})  # prefetch key -> kind
@@ -299,15 +307,21 @@ class CdsService:
                                       "it from)")
             if v.problems and server and query is not None:
                 jobs[key] = FetchJob(query)  # the prefetch is incomplete: ask fhirServer
+        deadline = time.monotonic() + self.settings.fhir_deadline_s
+        raw_token = (req.fhirAuthorization or {}).get("access_token")
+        token = raw_token if isinstance(raw_token, str) else None
         if jobs and server:
-            token = (req.fhirAuthorization or {}).get("access_token")
-            fetched = await fetch_all(self.http, server, token if isinstance(token, str)
-                                      else None, jobs, deadline_s=self.settings.fhir_deadline_s,
+            fetched = await fetch_all(self.http, server, token, jobs,
+                                      deadline_s=self.settings.fhir_deadline_s,
                                       page_limit=self.settings.fhir_page_limit)
             for key, kf in fetched.keys.items():
                 states[key].settle_fetch(kf, patient_id)
                 if self.metrics is not None:
                     self.metrics.fhir_fetch.labels(kf.outcome).inc()
+        if server:  # notes whose text is a Binary on fhirServer, in what is left of the time
+            await attachments.inline(self.http, server, token,
+                                     [r for st in states.values() for v in st.reads
+                                      for r, _u, _l in v.result.resources], deadline)
         ruleset = resolve_ruleset(self.settings)
         builder = RecordBuilder.for_ruleset(ruleset)
 
