@@ -66,6 +66,18 @@ def _shown(form: FormDef, sec: Section, ctx: dict[str, Any]) -> list[Any]:
     return [q for q in sec.questions if _context_allows(form, q, ctx)]
 
 
+def _asked(form: FormDef, ctx: dict[str, Any]) -> list[int]:
+    """The sections with at least one question this patient is asked (a man never sees the
+    pregnancy section)."""
+    return [i for i, sec in enumerate(form.sections) if _shown(form, sec, ctx)]
+
+
+def _after(form: FormDef, ctx: dict[str, Any], n: int, step: int) -> int | None:
+    asked = _asked(form, ctx)
+    later = [i for i in asked if (i > n if step > 0 else i < n)]
+    return (later[0] if step > 0 else later[-1]) if later else None
+
+
 def _context_allows(form: FormDef, q: Any, ctx: dict[str, Any]) -> bool:
     from ...questionnaire.response import _condition_met
 
@@ -140,10 +152,13 @@ def start(request: Request, token: str) -> Response:
     done = [all(q.link_id in answers for q in s.questions if q.required and q in on) and
             (any(q.link_id in answers for q in s.questions)
              or not any(q in on for q in s.questions)) for s in form.sections]
-    first = next((i for i, d in enumerate(done) if not d), None)
+    asked = _asked(form, ctx)
+    first = next((i for i in asked if not done[i]), None)
     target = f"/p/{token}/review" if first is None else f"/p/{token}/section/{first}"
-    return render(request, "patient/start.html", token=token, sections=form.sections,
-                  done=done, started=bool(answers), target=target,
+    return render(request, "patient/start.html", token=token,
+                  sections=[(i, form.sections[i], done[i]) for i in asked],
+                  started=bool(answers), target=target,
+                  first=f"/p/{token}/section/{asked[0] if asked else 0}",
                   clinic_cfg=clinic(request).config)
 
 
@@ -156,9 +171,20 @@ def section(request: Request, token: str, n: int, back: str = "") -> Response:
     if not 0 <= n < len(form.sections):
         return _bad_link(request)
     sec = form.sections[n]
+    asked = _asked(form, ctx)
+    if n not in asked:
+        nxt = _after(form, ctx, n, 1)
+        return RedirectResponse(f"/p/{token}/section/{nxt}" if nxt is not None
+                                else f"/p/{token}/review", status_code=303)
     return render(request, "patient/section.html", token=token, n=n, total=len(form.sections),
                   section=sec, items=_section_view(form, sec, answers, ctx), errors={},
-                  back_to_review=back == "review")
+                  back_to_review=back == "review", **_progress(asked, n))
+
+
+def _progress(asked: list[int], n: int) -> dict[str, Any]:
+    """Position among the sections this patient is asked, and whether one comes after."""
+    return {"step": asked.index(n) + 1 if n in asked else 1, "steps": len(asked) or 1,
+            "first_step": not asked or n == asked[0], "last_step": not asked or n == asked[-1]}
 
 
 @router.post("/p/{token}/section/{n}", response_class=HTMLResponse)
@@ -186,7 +212,7 @@ def save_section(request: Request, token: str, n: int,
                       total=len(form.sections), section=sec,
                       items=_section_view(form, sec, {**new_answers, **{
                           k: merged.get(k) for k in errs}}, ctx), errors=errs,
-                      back_to_review=to_review)
+                      back_to_review=to_review, **_progress(_asked(form, ctx), n))
     try:
         clinic(request).save_answers(token, new_answers, final=False)
     except ClinicError:
@@ -196,11 +222,11 @@ def save_section(request: Request, token: str, n: int,
     if to_review and action == "next":
         target = f"/p/{token}/review"
     elif action == "back":
-        target = f"/p/{token}/section/{n - 1}" if n > 0 else f"/p/{token}"
-    elif n + 1 < len(form.sections):
-        target = f"/p/{token}/section/{n + 1}"
+        prev = _after(form, ctx, n, -1)
+        target = f"/p/{token}/section/{prev}" if prev is not None else f"/p/{token}"
     else:
-        target = f"/p/{token}/review"
+        nxt = _after(form, ctx, n, 1)
+        target = f"/p/{token}/section/{nxt}" if nxt is not None else f"/p/{token}/review"
     return RedirectResponse(target, status_code=303)
 
 
