@@ -151,6 +151,7 @@ def test_several_jwks_urls_and_jku_among_them():
     ({**SPEC_ENTRY, "max_lifetime_s": 0}, "max_lifetime_s"),
     ({**SPEC_ENTRY, "jwks_urlz": "x"}, "unknown key"),
     ({"iss": "a", "jwks_urls": []}, "non-empty"),
+    ({"iss": "a", "jwks_url": "http://ehr.example/jwks"}, "must be https"),
 ])
 def test_bad_entries_are_named(entry, message):
     with pytest.raises(ValueError, match=message):

@@ -22,7 +22,7 @@ from typing import Any
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from .fhir_base import FhirBase
+from .fhir_base import FhirBase, is_loopback_host
 
 DEFAULT_MAX_LIFETIME_S = 3600
 PUBLISHED_KEYS_FILE = Path(__file__).with_name("published_keys.json")
@@ -56,8 +56,18 @@ Clients = dict[str, list[TrustedClient]]
 
 
 def _https_url(value: Any, where: str, what: str) -> str:
+    """A JWK Set URL: https (keys fetched over plain http could be anyone's), or http to a
+    loopback address (tests, a local EHR simulator)."""
     if not isinstance(value, str) or not value.startswith(("https://", "http://")):
-        raise ValueError(f"{where}: {what!r} must be an http(s) URL")
+        raise ValueError(f"{where}: {what!r} must be an https URL")
+    if value.startswith("http://"):
+        try:
+            host = FhirBase.parse(value).host
+        except ValueError:
+            host = ""
+        if not is_loopback_host(host):
+            raise ValueError(f"{where}: {what!r} must be https (plain http only for a "
+                             "loopback address)")
     return value
 
 
