@@ -188,7 +188,7 @@ def test_patient_staff_physician_end_to_end(tmp_path: Path, browser: Any, axe_so
         doc.get_by_role("button", name="Sign off").click()
         assert "reason is required" in doc.locator("main").inner_text()
         doc.get_by_label("Proceed to consultation").check()
-        doc.get_by_label("Reason", exact=False).fill("Negative serum hCG today; "
+        doc.get_by_label("Reason in your own words", exact=False).fill("Negative serum hCG today; "
                                                      "patient was unsure")
         doc.get_by_role("button", name="Sign off").click()
         history = doc.locator("main").inner_text()
