@@ -65,14 +65,18 @@ def prefetched_resources(prefetch: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def expected_rules(resources: list[dict[str, Any]], as_of: Any,
-                   speaking_only: bool = True) -> list[tuple[str, str]]:
+                   speaking_only: bool = True, hook: str = "patient-view"
+                   ) -> list[tuple[str, str]]:
     """(rule, indicator) the engine itself finds present/unknown in the same resources, every
     kind of data searched (each prefetch key answered or fetched: what a search does not
     return, the patient does not have). ``speaking_only``: the contraindication and
     physician-review findings, each of which has a card of its own (issue 13: the rest share
-    one info card, shown on the order hooks)."""
+    one info card, shown on the order hooks). On patient-view a contraindication is a
+    ``warning`` (the default policy's ``cds.patient_view_max_indicator``), ``critical`` on the
+    order hooks."""
     a = screen(resources, as_of=as_of, complete="all")
-    sev = {"contraindicated": "critical", "physician-review": "warning"}
+    sev = {"contraindicated": "critical" if hook != "patient-view" else "warning",
+           "physician-review": "warning"}
     return sorted((f.rule, sev.get(f.severity, "info")) for f in a.findings
                   if f.status in ("present", "unknown")
                   and (not speaking_only or f.severity in sev))

@@ -167,3 +167,13 @@ def test_card_uuids_are_stable_per_hook_instance():
     one = assessment_cards(a, rules_url="u", hook_instance="h1")[0]["uuid"]
     assert one == assessment_cards(a, rules_url="u", hook_instance="h1")[0]["uuid"]
     assert one != assessment_cards(a, rules_url="u", hook_instance="h2")[0]["uuid"]
+
+
+def test_patient_view_indicator_cap_keeps_pop_ups_for_the_order_hooks():
+    f = finding("c", "contraindicated", "present")
+    capped = CardContext("https://cds.example/rules", "h1", max_indicator="warning")
+    (card,) = assessment_cards(assessment(f), rules_url="u", hook_instance="h1", ctx=capped)
+    assert card["indicator"] == "warning"
+    order = CardContext("https://cds.example/rules", "h1", hook="order-sign")
+    (card,) = assessment_cards(assessment(f), rules_url="u", hook_instance="h1", ctx=order)
+    assert card["indicator"] == "critical"

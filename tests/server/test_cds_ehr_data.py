@@ -181,7 +181,7 @@ def test_gzip_pages_are_read_and_a_bomb_stops_at_the_limit(client, ehr, monkeypa
             "fhirServer": ehr.base, "fhirAuthorization": {"access_token": "tok-ehr"}}
     ehr.app.state.gzip = True
     ok = assert_valid_response(client.post(PV, json=body).json())
-    assert ("active-malignancy", "critical") in card_rules(ok)
+    assert ("active-malignancy", "warning") in card_rules(ok)  # critical only with an order
     assert not any(c["summary"].startswith("Screening incomplete") for c in ok)
     # every answer now is a gzip bomb: 64 MiB of spaces (~65 KB sent); the cap is 1 MiB
     bomb = gzip.compress(b" " * (64 * 2**20), compresslevel=9)
@@ -192,3 +192,12 @@ def test_gzip_pages_are_read_and_a_bomb_stops_at_the_limit(client, ehr, monkeypa
     cov = assert_valid_response(r.json())[0]
     assert cov["summary"].startswith("Screening incomplete")
     assert "once decompressed" in cov["detail"]
+
+
+def test_contraindication_is_critical_only_when_an_msc_order_is_in_play(client):
+    pv = client.post(PV, json={"hook": "patient-view", "hookInstance": "h-ind",
+                               "context": {"patientId": "p9"}, "prefetch": minimal_prefetch()})
+    assert ("active-malignancy", "warning") in card_rules(assert_valid_response(pv.json()))
+    order = {**by_ref("#m"), "contained": [{**MED, "id": "m"}]}
+    os_ = client.post(OS, json=order_body("order-sign", [order], prefetch=minimal_prefetch()))
+    assert ("active-malignancy", "critical") in card_rules(assert_valid_response(os_.json()))

@@ -66,7 +66,7 @@ def test_msc_order_gets_cards(client, prefetch, synthea_patient, service, hook):
     r = call(client, service, hook, synthea_patient["id"], draft(ASPIRIN, MSC_ORDER), prefetch)
     assert r.status_code == 200
     cards = assert_valid_response(r.json())
-    want = expected_rules(prefetched_resources(prefetch), NOW.date())
+    want = expected_rules(prefetched_resources(prefetch), NOW.date(), hook=hook)
     assert want and card_rules(cards) == want
 
 

@@ -324,6 +324,10 @@ class CdsPolicy(_Strict):
     patient_view_info: bool = False
     # the "screening incomplete" card on patient-view when data was missing or incomplete
     patient_view_coverage: bool = True
+    # the strongest indicator a patient-view card may carry: Oracle Health shows critical
+    # patient-view cards as pop-ups, and on chart open no MSC order is in play yet (the order
+    # hooks keep "critical" for contraindications)
+    patient_view_max_indicator: Literal["critical", "warning", "info"] = "warning"
 
 
 class PolicyDef(_Strict):

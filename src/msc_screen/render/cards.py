@@ -36,6 +36,7 @@ COVERAGE_RULE = "data-coverage"  # the rule that says the data was missing or in
 INFO_RULE = "needs-information-and-recommendations"  # the info card's id in uuids and audit
 MAX_SUMMARY = 139  # the spec: summary < 140 characters
 ORDER_HOOKS = ("order-select", "order-sign")
+_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 # What can make record text into markup in CommonMark/GFM: emphasis, code, links and images
 # (brackets), tables, strikethrough, and HTML ("&" and "<" become entities, so raw HTML never
@@ -83,6 +84,14 @@ class CardContext:
     show_info: bool | None = None  # None: on the order hooks only
     sex: str | None = None
     orderables: Orderables | None = None
+    max_indicator: str | None = None  # the strongest indicator allowed (policy, patient-view)
+
+    def indicator(self, severity: str) -> str:
+        ind = INDICATOR.get(severity, "info")
+        cap = self.max_indicator
+        if cap in _RANK and _RANK[ind] > _RANK[cap]:
+            return cap
+        return ind
 
     @property
     def info_shown(self) -> bool:
@@ -259,7 +268,7 @@ def finding_card(a: Assessment, f: Finding, ctx: CardContext) -> dict[str, Any]:
     card: dict[str, Any] = {
         "uuid": card_id,
         "summary": _summary(f"{f.title}{status}: {f.summary}"),
-        "indicator": INDICATOR.get(f.severity, "info"),
+        "indicator": ctx.indicator(f.severity),
         "detail": _detail(a, f, ctx),
         "source": _source(ctx, f.rule, f.category),
     }

@@ -248,7 +248,9 @@ class CdsService:
                           override_reasons=tuple(self.override_reasons),
                           rationale=_rationales(ruleset), msc_orders=tuple(msc),
                           show_info=True if policy.patient_view_info else None, sex=sex,
-                          orderables=self.orderables)
+                          orderables=self.orderables,
+                          max_indicator=None if req.hook in ORDER_HOOKS
+                          else policy.patient_view_max_indicator)
         cov = None
         if req.hook in ORDER_HOOKS or policy.patient_view_coverage:
             cov = coverage_card(a, left_out=got.unreadable(), rules_url=rules_url,
