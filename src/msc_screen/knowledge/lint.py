@@ -435,6 +435,16 @@ def check_questions(kb: KnowledgeBase) -> Iterator[LintFinding]:
             if _FORBIDDEN_WORDS.search(q.text):
                 yield LintFinding("error", "wording", where,
                                   "question text must not speak of eligibility or clearance")
+            if (q.min_value is not None or q.max_value is not None) and q.type not in (
+                    "integer", "decimal"):
+                yield LintFinding("error", "question", where,
+                                  "min_value/max_value apply to integer and decimal questions")
+            if (q.min_value is not None and q.max_value is not None
+                    and q.min_value > q.max_value):
+                yield LintFinding("error", "question", where, "min_value is above max_value")
+            if q.not_in_future and q.type != "date":
+                yield LintFinding("error", "question", where,
+                                  "not_in_future applies to date questions")
     for rule in kb.rules.values():
         for q in rule.questions:
             for ew in q.enable_when:
