@@ -22,6 +22,7 @@ from . import (
     pages_admin,
     pages_audit,
     pages_auth,
+    pages_cds_report,
     pages_clinic,
     pages_fhir,
     pages_patient,
@@ -40,6 +41,7 @@ router.include_router(pages_clinic.router)
 router.include_router(pages_audit.router)
 router.include_router(pages_account.router)
 router.include_router(pages_admin.router)
+router.include_router(pages_cds_report.router)
 
 # The strict CSP and the CSRF cookie belong to these pages; other doors (API, CDS Hooks,
 # rule catalogue) set their own policies.
