@@ -5,7 +5,7 @@ man is not asked about pregnancy, staff read the whole response, the physician s
 a standard reason from the findings-first screen and a re-screen keeps it, a link is revoked,
 the audit page shows the views and the sign-off reason, and the printed PDF carries the
 patient's identifier on every page. axe-core on every page, page titles and the focus ring's
-contrast checked; screenshots under test-output/web-round2/."""
+contrast checked; screenshots under test-output/web-round2-phone/ and -desktop/."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from .test_browser import Pages, _login, axe_source, browser  # noqa: F401 (fixt
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+DESKTOP = {"viewport": {"width": 1280, "height": 900}}
 
 
 def _luminance(rgb: tuple[float, ...]) -> float:
@@ -92,12 +93,16 @@ def _no_to_rest(page: Any) -> None:
         (pick.first if pick.count() else radios.first).check()
 
 
+@pytest.mark.parametrize("device", ["phone", "desktop"])
 def test_round2_journeys(tmp_path: Path, browser: Any, axe_source: str,  # noqa: F811
-                         test_output: Path) -> None:
+                         test_output: Path, device: str) -> None:
+    """Patients on ``device``; clinicians on a desktop, and on the phone run the queue and
+    the physician's screen on a phone too."""
     from playwright.sync_api import expect
     from pypdf import PdfReader
 
-    out = test_output / "web-round2"
+    out = test_output / f"web-round2-{device}"
+    patient_ctx = PHONE if device == "phone" else DESKTOP
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*"):
         old.unlink()
@@ -116,7 +121,7 @@ def test_round2_journeys(tmp_path: Path, browser: Any, axe_source: str,  # noqa:
         assert staff.locator("table.invites tbody tr").count() == 1
 
         # --- the patient, on a phone: per-page validation, ranges, follow-ups, not sure
-        phone = pages.watch(browser.new_context(**PHONE).new_page())
+        phone = pages.watch(browser.new_context(**patient_ctx).new_page())
         phone.goto(link)
         pages.check(phone, "patient-start")
         phone.get_by_role("link", name="Start").click()
@@ -177,7 +182,7 @@ def test_round2_journeys(tmp_path: Path, browser: Any, axe_source: str,  # noqa:
         # --- a healthy man: no pregnancy questions
         _add_patient(staff, "Tom Demo", "1980-01-01", "male")
         man_link = _new_link(staff)
-        man = pages.watch(browser.new_context(**PHONE).new_page())
+        man = pages.watch(browser.new_context(**patient_ctx).new_page())
         man.goto(man_link)
         assert "Pregnancy" not in man.locator("main").inner_text()
         man.get_by_role("link", name="Start").click()
@@ -207,7 +212,7 @@ def test_round2_journeys(tmp_path: Path, browser: Any, axe_source: str,  # noqa:
         pages.check(phone, "patient-revoked-link")
 
         # --- the physician: findings first, absent collapsed, standard reason, confirmation
-        doc = pages.watch(browser.new_context().new_page())
+        doc = pages.watch(browser.new_context(**patient_ctx).new_page())
         _login(doc, base, "doc1")
         doc.get_by_role("link", name="Beatriz Demo").click()
         cards = doc.locator("section[aria-labelledby=findings-h] > article.finding")
@@ -263,7 +268,7 @@ def test_round2_journeys(tmp_path: Path, browser: Any, axe_source: str,  # noqa:
         pages.check(admin, "admin")
         admin.goto(f"{base}/account")
         pages.check(admin, "account")
-        queue_phone = pages.watch(browser.new_context(**PHONE).new_page())
+        queue_phone = pages.watch(browser.new_context(**patient_ctx).new_page())
         _login(queue_phone, base, "staff1")
         pages.check(queue_phone, "queue-phone")
 

@@ -40,3 +40,22 @@ def test_lint_refuses_a_range_on_a_text_question() -> None:
     assert any("min_value/max_value" in m for m in found)
     assert any("not_in_future" in m for m in found)
     assert msgspec.json.decode(msgspec.json.encode(bad), type=Question) == bad
+
+
+def test_a_signoff_carries_only_with_the_same_fingerprint() -> None:
+    from msc_screen.server.web.signoff import carries, fingerprint
+    from msc_screen.store.clinic_models import StoredAssessment
+
+    doc = {"decision": "physician-review", "findings": [
+        {"rule": "pregnancy", "status": "unknown", "severity": "needs-information",
+         "evidence": [], "summary": "x"}], "warnings": []}
+    fp = fingerprint(doc, "r", "p")
+    assert fp == fingerprint({**doc, "as_of": "2030-01-01"}, "r", "p")  # the date is not signed
+    changed = {**doc, "findings": [{**doc["findings"][0], "status": "present"}]}
+    assert fingerprint(changed, "r", "p") != fp and fingerprint(doc, "r", "p2") != fp
+    a = StoredAssessment(id=1, findings_sha256=fp)
+    assert carries(a, StoredAssessment(id=2, findings_sha256=fp))
+    assert not carries(a, StoredAssessment(id=3, findings_sha256=fingerprint(changed, "r", "p")))
+    # a screening stored before migration 0006 has no fingerprint: its sign-off is its own
+    old = StoredAssessment(id=4, findings_sha256=None)
+    assert carries(old, old) and not carries(old, StoredAssessment(id=5, findings_sha256=None))

@@ -204,6 +204,15 @@ def test_signoff_reasons_errors_on_the_field_and_rescreen_keeps_it(
     assert m
     row = text(m.group(0))
     assert "Proceed to consultation" in row
+    # a form opened before a re-screen that changed nothing still signs (the newest one)
+    stale = doc.get(f"/clinic/patients/{pid}").text
+    staff.submit(f"/clinic/patients/{pid}", f"/clinic/patients/{pid}/rescreen", {})
+    aid = re.search(r'name="assessment_id" value="(\d+)"', stale).group(1)  # type: ignore[union-attr]
+    r = doc.c.post(f"/clinic/patients/{pid}/signoff", data={
+        "csrf_token": csrf(stale), "assessment_id": aid, "outcome": "proceed-to-consultation",
+        "reason": "Negative serum hCG today"}, follow_redirects=False)
+    assert r.status_code == 303
+    first_report = f"/clinic/patients/{pid}/report?assessment={aid}"
     # a new upload that changes the decision supersedes it, visibly
     from .records import bundle, cancer, person, upload
 
@@ -211,6 +220,9 @@ def test_signoff_reasons_errors_on_the_field_and_rescreen_keeps_it(
     page = text(doc.get(f"/clinic/patients/{pid}").text)
     assert "Sign-off superseded." in page
     assert "Superseded: sign off again" in text(doc.get("/clinic?q=Maria").text)
+    report = text(doc.get(first_report).text)
+    assert "Superseded. A newer screening of this patient exists" in report
+    assert "Physician (name)" in report and "Signature" in report
 
 
 def test_invitation_links_listed_and_revoked(web: tuple[TestClient, Browser],

@@ -42,7 +42,7 @@ from ..screening import notes_extractor
 from .config import WebConfig
 from .records import ClinicPerson, Inspected, Source, compare, gather, inspect_upload
 from .security import hash_password, new_token, token_hash
-from .signoff import fingerprint
+from .signoff import carries, fingerprint
 from .signoff import reasons as signoff_reasons
 from .throttle import LoginThrottle
 
@@ -553,6 +553,11 @@ class Clinic:
             latest = s.scalar(select(StoredAssessment)
                               .where(StoredAssessment.patient_id == patient_id)
                               .order_by(StoredAssessment.id.desc()).limit(1))
+            opened = s.get(StoredAssessment, assessment_id) if latest is not None else None
+            if (latest is not None and opened is not None and opened.id != latest.id
+                    and opened.patient_id == patient_id and carries(opened, latest)):
+                # re-screened meanwhile with nothing changed: the page showed what it rests on
+                assessment_id = latest.id
             if latest is None or latest.id != assessment_id:
                 raise SignOffError("outcome", "The screening changed since this page was "
                                               "opened; review the newest result before "
