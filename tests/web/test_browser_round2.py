@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import live_server, make_app
+from .helpers import PASSWORDS, live_server, make_app
 from .test_browser import Pages, _login, axe_source, browser  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
@@ -225,9 +225,20 @@ def test_round2_journeys(tmp_path: Path, browser: Any, axe_source: str,  # noqa:
         active = doc.locator("#f-active-malignancy")
         assert not active.is_visible()  # absent: inside the collapsed list
         pages.check(doc, "physician-findings-first")
+        # the typed reason survives the session ending (signed in again in the same tab)
+        doc.get_by_label("Reason in your own words").fill("Ask about the 2023 treatment")
+        patient_url = doc.url
+        doc.context.clear_cookies()
+        doc.reload()
+        assert "/login" in doc.url
+        doc.get_by_label("User name").fill("doc1")
+        doc.get_by_label("Password").fill(PASSWORDS["doc1"])
+        doc.get_by_role("button", name="Sign in").click()
+        doc.wait_for_url(patient_url)
+        expect(doc.get_by_label("Reason in your own words")).to_have_value(
+            "Ask about the 2023 treatment")
         doc.get_by_label("More information needed").check()
         doc.get_by_label("Standard reason").select_option("patient-to-clarify")
-        doc.get_by_label("Reason in your own words").fill("Ask about the 2023 treatment")
         doc.get_by_role("button", name="Sign off").click()
         notice = doc.locator("#signed-notice").inner_text()
         assert "Signed off." in notice and "Next patient" in notice
