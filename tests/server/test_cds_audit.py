@@ -155,3 +155,19 @@ def test_calls_are_audited_and_reported_on_postgres(pg_url, jwt_settings, live_a
     out = run_calls(settings, live_app, synthea_patient)
     check_audit(pg_url, out)
     check_report(pg_url, out)
+
+
+def test_an_audit_the_store_cannot_take_never_fails_the_call(tmp_path, caplog):
+    import datetime as dt
+    import logging
+
+    from msc_screen.server.cds.audit import CallAudit
+
+    db = Database(f"sqlite:///{tmp_path / 'no-tables.db'}")  # never migrated
+    try:
+        with caplog.at_level(logging.ERROR, logger="msc_screen"):
+            CallAudit("svc", dt.datetime(2019, 12, 31, tzinfo=dt.UTC),
+                      patient_id="secret-patient-9").record(db)
+    finally:
+        db.dispose()
+    assert "audit not written" in caplog.text and "secret-patient-9" not in caplog.text

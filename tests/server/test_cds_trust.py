@@ -309,3 +309,23 @@ def test_no_fhir_url_patient_id_or_token_in_the_log(make_settings, tmp_path, fak
     assert pid not in logged
     assert "secret-token-42" not in logged
     assert fake_fhir.base not in logged and "/fhir/" not in logged
+
+
+def test_host_names_are_judged_by_the_addresses_they_resolve_to(monkeypatch):
+    """Without authentication a name that resolves to a private address is refused like the
+    address itself (the DNS answer is taken from the resolver's cache here)."""
+    import time
+
+    from msc_screen.server.cds import fhir_base
+
+    monkeypatch.setitem(fhir_base._dns_cache, "intranet.example",
+                        (time.monotonic(), ["10.0.0.8"]))
+    monkeypatch.setitem(fhir_base._dns_cache, "mixed.example",
+                        (time.monotonic(), ["93.184.216.34", "169.254.169.254"]))
+    monkeypatch.setitem(fhir_base._dns_cache, "public.example",
+                        (time.monotonic(), ["93.184.216.34"]))
+    with pytest.raises(FhirServerRefused, match="private"):
+        run_check("https://intranet.example/fhir", None)
+    with pytest.raises(FhirServerRefused, match="link-local"):
+        run_check("https://mixed.example/fhir", None)
+    assert run_check("https://public.example/fhir", None).host == "public.example"
