@@ -5,6 +5,7 @@ X-Forwarded-For believed only from configured proxies."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -85,3 +86,50 @@ def test_spoofed_forwarded_for_does_not_escape_the_address_limit(tmp_path: Path)
             clock.advance(5)
             _try(b, f"user{i}", "guess", **{"X-Forwarded-For": f"10.9.0.{i}"})
         assert _try(b, "staff1", PASSWORDS["staff1"], **{"X-Forwarded-For": "10.9.9.9"}) == 429
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=[
+    pytest.mark.postgres, pytest.mark.xdist_group("postgres")])])
+def shared_db(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'shared.db'}"
+        return
+    from store.pg import cluster, fresh_database  # tests/store (rootdir on sys.path)
+
+    with cluster() as admin, fresh_database(admin) as url:
+        yield url
+
+
+def test_concurrent_failures_in_two_processes_all_count(shared_db: str) -> None:
+    """Failures sent at once to two apps on one database (SQLite or PostgreSQL) are each
+    counted: the increment is one atomic UPDATE, so none is lost to a race."""
+    import threading
+
+    from sqlalchemy import select
+
+    from msc_screen.server.app import create_app
+    from msc_screen.server.config import Settings
+    from msc_screen.store.clinic_models import LoginThrottleState
+
+    clock = Clock()
+    apps = []
+    for _ in range(2):
+        settings = Settings(host="127.0.0.1", db_url=shared_db)
+        settings.clock = clock
+        apps.append(create_app(settings))
+    clinics = [a.state.clinic for a in apps]
+    start = threading.Barrier(10)
+
+    def fail(i: int) -> None:
+        start.wait()
+        clinics[i % 2].throttle.failed("user:doc1")
+
+    threads = [threading.Thread(target=fail, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    with clinics[0].read() as s:
+        row = s.scalar(select(LoginThrottleState).where(LoginThrottleState.key == "user:doc1"))
+    assert row is not None and row.failures == 10
+    assert clinics[1].throttle.wait_s("user:doc1") == 30  # capped, seen by the other process
