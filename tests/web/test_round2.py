@@ -321,3 +321,31 @@ def test_admin_changes_role_resets_password_and_totp(web: tuple[TestClient, Brow
     assert failed.details["failed"] == "code" and failed.details["username"] == "staff1"
     with c.app.state.clinic.read() as s:  # type: ignore[attr-defined]
         assert s.scalar(select(Review).limit(1)) is None
+
+
+def test_clinic_name_phone_and_next_steps_come_from_configuration(
+        web: tuple[TestClient, Browser], monkeypatch: object) -> None:
+    import pytest as _pytest
+
+    from msc_screen.server.config import Settings
+    from msc_screen.server.web.config import WebConfig
+
+    mp: _pytest.MonkeyPatch = monkeypatch  # type: ignore[assignment]
+    mp.setenv("MSC_SCREEN_CLINIC_NAME", "Lakeside Clinic")
+    mp.setenv("MSC_SCREEN_CLINIC_PHONE", "+1 555 0100")
+    mp.setenv("MSC_SCREEN_CLINIC_NEXT_STEPS", "We call you within a week.")
+    mp.setenv("MSC_SCREEN_TRUSTED_PROXIES", "10.0.0.0/8")
+    cfg = WebConfig.from_settings(Settings())
+    assert cfg.clinic_name == "Lakeside Clinic" and len(cfg.trusted_proxies) == 1
+    c, staff = web
+    live = c.app.state.clinic.config  # type: ignore[attr-defined]
+    live.clinic_name, live.clinic_phone, live.next_steps = (
+        cfg.clinic_name, cfg.clinic_phone, cfg.next_steps)
+    staff.login("staff1")
+    link = staff.invite(staff.new_patient())
+    patient = new_browser(c)
+    start = text(patient.get(link).text)
+    assert "the doctors at Lakeside Clinic" in start and "+1 555 0100" in start
+    done = text(patient.get(_submit(patient, link, baseline_answers())).text)
+    assert "We call you within a week." in done and "call Lakeside Clinic on +1 555 0100" in done
+    assert 'href="tel:+15550100"' in patient.get(link + "/done").text
