@@ -178,6 +178,9 @@ def test_round2_journeys(tmp_path: Path, browser: Any, axe_source: str,  # noqa:
         pages.check(phone, "patient-thank-you")
         phone.reload()
         assert "Thank you" in phone.locator("h1").inner_text()
+        phone.goto(link)
+        assert "already been sent" in phone.locator("main").inner_text()
+        pages.check(phone, "patient-link-used")
 
         # --- a healthy man: no pregnancy questions
         _add_patient(staff, "Tom Demo", "1980-01-01", "male")
@@ -186,6 +189,13 @@ def test_round2_journeys(tmp_path: Path, browser: Any, axe_source: str,  # noqa:
         man.goto(man_link)
         assert "Pregnancy" not in man.locator("main").inner_text()
         man.get_by_role("link", name="Start").click()
+        _no_to_rest(man)
+        man.get_by_role("button", name="Save and finish later").click()
+        assert "saved" in man.locator("h1").inner_text()
+        pages.check(man, "patient-saved")
+        man.goto(man_link)
+        man.get_by_role("link", name="Continue").click()  # the first unfinished section
+        assert man.locator("input[name=cancer-now]").count() == 3  # not section 1 again
         while "/section/" in man.url:
             assert man.locator("input[name=pregnant-now]").count() == 0
             _no_to_rest(man)
