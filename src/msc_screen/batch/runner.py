@@ -127,9 +127,39 @@ def run_batch(opts: BatchOptions, on_phase: Callable[[str, int, int], Any] | Non
     # stop walking them (and forked workers stop writing to the pages they share).
     gc.freeze()
     try:
-        return _run(opts, ruleset, lap, timings, on_phase, on_progress)
+        with out_lock(opts.out):
+            return _run(opts, ruleset, lap, timings, on_phase, on_progress)
     finally:
         gc.unfreeze()
+
+
+LOCK_NAME = ".msc-screen-batch.lock"
+
+
+class OutLocked(OptionError):
+    """Another run holds ``--out``: two runs into one directory destroy each other's files."""
+
+
+@contextmanager
+def out_lock(out: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``OUT/.msc-screen-batch.lock`` for the whole run (released by
+    the kernel if the process dies, so a killed run never blocks its ``--resume``)."""
+    import fcntl
+
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out / LOCK_NAME, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutLocked(f"another msc-screen batch run is writing to {out} (it holds "
+                            f"{out / LOCK_NAME}); wait for it to finish or choose another "
+                            "--out") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)
 
 
 def _run(opts: BatchOptions, ruleset: CompiledRuleset, lap: Callable[[str], None],

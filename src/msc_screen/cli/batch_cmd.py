@@ -19,7 +19,7 @@ from rich.progress import (
 )
 
 from ..api import parse_as_of
-from ..errors import KnowledgeError
+from ..errors import InputError, KnowledgeError
 from .common import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, fail
 
 
@@ -95,7 +95,7 @@ def batch(
     try:
         result = run_batch(opts, on_phase=bar.phase if bar else None,
                            on_progress=bar.advance if bar else None)
-    except (KnowledgeError, ResumeError, OptionError) as exc:
+    except (KnowledgeError, ResumeError, OptionError, InputError) as exc:
         if bar:
             bar.stop()
         fail(str(exc))
@@ -103,11 +103,21 @@ def batch(
         if bar:
             bar.stop()
         fail(str(exc), EXIT_INTERNAL)
+    except OSError as exc:  # disk full, permissions, a vanished directory: named, resumable
+        if bar:
+            bar.stop()
+        import errno
+
+        name = errno.errorcode.get(exc.errno or 0, "OSError")
+        where = f" ({exc.filename})" if exc.filename else ""
+        fail(f"operating-system error {name}: {exc.strerror or exc}{where}; fix it (free disk "
+             f"space, permissions) and continue with the same command plus --resume",
+             EXIT_INTERNAL)
     if bar:
         bar.stop()
     s = result.stats
     summary = ", ".join(f"{n:,} {d}" for d, n in sorted(s.decisions.items()))
-    Console(stderr=True, highlight=False).print(
+    Console(stderr=True, highlight=False, markup=False).print(
         f"{s.total:,} patients screened ({summary}); {s.errors_total:,} input error(s); "
         f"outputs in {out}")
     raise typer.Exit(EXIT_BAD_INPUT if s.errors_total else EXIT_OK)

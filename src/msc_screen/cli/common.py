@@ -14,7 +14,10 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def print_error(msg: str) -> None:
-    err_console.print(f"[bold red]error:[/] {msg}", markup=True, highlight=False)
+    from rich.markup import escape
+
+    # escaped: a resource id such as "[/oops]" is data, never Rich markup
+    err_console.print(f"[bold red]error:[/] {escape(msg)}", markup=True, highlight=False)
 
 
 def fail(msg: str, code: int = EXIT_BAD_INPUT) -> None:
